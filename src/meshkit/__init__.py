@@ -1,0 +1,1 @@
+"""meshkit: a self-serve data mesh platform."""

@@ -1,0 +1,1 @@
+"""Catalog schema revisions, oldest first. Written by hand; never edit a released one."""

@@ -1,0 +1,181 @@
+"""The exceptions meshkit raises.
+
+Every error a user can cause is a ``MeshkitError``; frontends catch that one type and print it.
+Anything else reaching a frontend is a bug in meshkit.
+
+    MeshkitError
+    ├── SpecError            one or more problems in the spec files (all reported at once)
+    ├── InputError           an input port cannot be read
+    ├── BuildError           a build failed before anything was published
+    │   ├── ContractError    the staged data does not match the declared schema
+    │   └── QualityGateError a quality check with severity `error` failed
+    ├── ConflictError        another build committed to the same table first
+    ├── CatalogError         the catalog database cannot be opened or migrated
+    └── NotFoundError        an unknown product, domain or version was asked for
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong, located as precisely as we can: file, YAML path, line and column."""
+
+    message: str
+    file: Path | None = None
+    path: str = ""
+    line: int | None = None
+    column: int | None = None
+    hint: str | None = None
+
+    def location(self) -> str:
+        parts: list[str] = []
+        if self.file is not None:
+            where = str(self.file)
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            parts.append(where)
+        if self.path:
+            parts.append(self.path)
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        text = f"{self.location()}: {self.message}" if self.location() else self.message
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "message": self.message,
+            "file": str(self.file) if self.file is not None else None,
+            "path": self.path or None,
+            "line": self.line,
+            "column": self.column,
+            "hint": self.hint,
+        }
+
+
+class MeshkitError(Exception):
+    """Root of every error meshkit raises on purpose. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [Problem(self.message, hint=self.hint)]
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+class SpecError(MeshkitError):
+    """The spec files are invalid. Carries every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self._problems = list(problems)
+        count = len(self._problems)
+        summary = f"{count} problem{'s' if count != 1 else ''} in the mesh specs"
+        super().__init__(summary)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
+
+    def __str__(self) -> str:
+        return "\n".join([self.message, *(f"  {p}" for p in self._problems)])
+
+
+class InputError(MeshkitError):
+    """An input port could not be read (missing file, unreachable database, unknown table)."""
+
+    exit_code = 3
+
+
+class BuildError(MeshkitError):
+    """A build failed; nothing was published and consumers keep reading the previous version."""
+
+    exit_code = 3
+
+
+@dataclass
+class ContractViolation:
+    column: str | None
+    message: str
+    hint: str | None = None
+
+
+class ContractError(BuildError):
+    """The transform's output does not match the product's declared schema."""
+
+    exit_code = 4
+
+    def __init__(self, product: str, violations: list[ContractViolation], *, file: Path | None = None) -> None:
+        self.product = product
+        self.violations = violations
+        self.file = file
+        super().__init__(f"{product}: output does not match the schema contract")
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [
+            Problem(
+                v.message,
+                file=self.file,
+                path=f"schema.columns[{v.column}]" if v.column else "schema",
+                hint=v.hint,
+            )
+            for v in self.violations
+        ]
+
+    def __str__(self) -> str:
+        return "\n".join([self.message, *(f"  {p}" for p in self.problems)])
+
+
+@dataclass
+class GateFailure:
+    check: str
+    message: str
+    samples: list[dict[str, object]] = field(default_factory=list)
+
+
+class QualityGateError(BuildError):
+    """At least one quality check with severity `error` failed; nothing was published."""
+
+    exit_code = 4
+
+    def __init__(self, product: str, failures: list[GateFailure]) -> None:
+        self.product = product
+        self.failures = failures
+        names = ", ".join(f.check for f in failures)
+        super().__init__(f"{product}: quality gate failed ({names}); nothing was published")
+
+
+class ConflictError(MeshkitError):
+    """Another build of the same product committed first; this one published nothing."""
+
+    exit_code = 5
+
+
+class CatalogError(MeshkitError):
+    """The catalog database cannot be reached, created or migrated."""
+
+    exit_code = 6
+
+
+class NotFoundError(MeshkitError):
+    """An unknown product, domain or version was asked for."""
+
+    exit_code = 2

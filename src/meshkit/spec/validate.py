@@ -1,0 +1,277 @@
+"""Checks that need more than one file: references, cycles, SQL, columns named by checks."""
+
+from __future__ import annotations
+
+import ast
+import zoneinfo
+from collections.abc import Iterator
+
+import duckdb
+import sqlglot
+from croniter import croniter
+from sqlglot import exp
+
+from meshkit.errors import Problem
+from meshkit.spec.mesh import Mesh, Product
+from meshkit.spec.models import PatternCheck, SqlCheck
+from meshkit.spec.yamlpos import did_you_mean
+
+_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+_TEMPORAL = ("DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
+
+
+def infer_format(path: str) -> str | None:
+    name = path.lower().removesuffix(".gz").removesuffix(".zst")
+    return next((fmt for ext, fmt in _FORMATS.items() if name.endswith(ext)), None)
+
+
+def cross_check(mesh: Mesh) -> list[Problem]:
+    problems: list[Problem] = []
+    for product in mesh.products.values():
+        problems.extend(_check_product(mesh, product))
+    problems.extend(_check_cycles(mesh))
+    return problems
+
+
+def _check_product(mesh: Mesh, product: Product) -> Iterator[Problem]:
+    spec = product.spec
+    if product.domain not in mesh.domains:
+        yield product.problem(
+            f"domain '{product.domain}' has no valid domain.yaml",
+            ["name"],
+            hint=f"fix domains/{product.domain}/domain.yaml first",
+        )
+    for i, port in enumerate(spec.inputs):
+        if port.product is not None and port.product not in mesh.products:
+            guess = did_you_mean(port.product, list(mesh.products))
+            yield product.problem(
+                f"input '{port.name}' refers to unknown product '{port.product}'",
+                ["inputs", i, "product"],
+                hint=f"did you mean '{guess}'?" if guess else f"known products: {', '.join(sorted(mesh.products)) or 'none'}",
+            )
+        if port.product == product.id:
+            yield product.problem(
+                f"input '{port.name}' refers to the product itself",
+                ["inputs", i, "product"],
+                hint="a product cannot read its own output",
+            )
+        if port.file is not None and port.format is None and infer_format(port.file) is None:
+            yield product.problem(
+                f"cannot tell the format of '{port.file}' from its extension",
+                ["inputs", i, "file"],
+                hint="add 'format: parquet|csv|json|ndjson'",
+            )
+    columns = {c.name.lower(): c for c in spec.schema_.columns}
+    names = [c.name for c in spec.schema_.columns]
+
+    def missing(column: str, loc: list[str | int]) -> Problem | None:
+        if column.lower() in columns:
+            return None
+        guess = did_you_mean(column, names)
+        return product.problem(
+            f"column '{column}' is not in the schema",
+            loc,
+            hint=f"did you mean '{guess}'?" if guess else f"schema columns: {', '.join(names)}",
+        )
+
+    for i, check in enumerate(spec.quality):
+        targets: list[tuple[str, list[str | int]]] = []
+        column = getattr(check, "column", None)
+        if isinstance(column, str):
+            targets.append((column, ["quality", i, "column"]))
+        for j, name in enumerate(getattr(check, "columns", None) or []):
+            targets.append((name, ["quality", i, "columns", j]))
+        for name, loc in targets:
+            if (problem := missing(name, loc)) is not None:
+                yield problem
+        if isinstance(check, PatternCheck) and (error := regex_error(check.pattern)):
+            yield product.problem(
+                f"invalid regular expression {check.pattern!r}: {error}",
+                ["quality", i, "pattern"],
+                hint="patterns use RE2 syntax; in YAML, single-quote them to keep backslashes",
+            )
+        if isinstance(check, SqlCheck):
+            yield from _check_sql_check(product, check, i)
+        if check.type == "freshness" and isinstance(column, str) and column.lower() in columns:
+            if not columns[column.lower()].type.upper().startswith(_TEMPORAL):
+                yield product.problem(
+                    f"freshness needs a date or timestamp column; '{column}' is {columns[column.lower()].type}",
+                    ["quality", i, "column"],
+                )
+    labels = [c.label() for c in spec.quality]
+    for i, label in enumerate(labels):
+        if labels.index(label) != i:
+            yield product.problem(
+                f"two quality checks are both named '{label}'",
+                ["quality", i],
+                hint="give one of them a distinct 'name:'",
+            )
+    if spec.retention is not None:
+        if (problem := missing(spec.retention.column, ["retention", "column"])) is not None:
+            yield problem
+        elif not columns[spec.retention.column.lower()].type.upper().startswith(_TEMPORAL):
+            yield product.problem(
+                f"retention needs a date or timestamp column; '{spec.retention.column}' is "
+                f"{columns[spec.retention.column.lower()].type}",
+                ["retention", "column"],
+            )
+    if spec.slo is not None and spec.slo.freshness.column is not None:
+        if (problem := missing(spec.slo.freshness.column, ["slo", "freshness", "column"])) is not None:
+            yield problem
+    if spec.schedule is not None:
+        if not croniter.is_valid(spec.schedule.cron):
+            yield product.problem(
+                f"invalid cron expression {spec.schedule.cron!r}",
+                ["schedule", "cron"],
+                hint="use five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'",
+            )
+        try:
+            zoneinfo.ZoneInfo(spec.schedule.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            yield product.problem(
+                f"unknown time zone {spec.schedule.timezone!r}",
+                ["schedule", "timezone"],
+                hint="use an IANA name such as UTC or Europe/Berlin",
+            )
+    if spec.transform.python is not None:
+        yield from _check_python(product)
+    elif product.transform_text is not None:
+        yield from check_sql(product)
+
+
+def regex_error(pattern: str) -> str | None:
+    """DuckDB evaluates patterns with RE2, so RE2 decides what is valid."""
+    try:
+        duckdb.execute("SELECT regexp_full_match('', ?)", [pattern]).fetchall()
+    except duckdb.Error as err:
+        return str(err).split("\n")[0].removeprefix("Invalid Input Error: ")
+    return None
+
+
+def _sql_location(product: Product) -> tuple[list[str | int], int]:
+    """Where the SQL lives, for error messages: its own file, or the inline `query` key."""
+    if product.spec.transform.sql is not None:
+        return ["transform", "sql"], 0
+    return ["transform", "query"], 0
+
+
+def check_sql(product: Product) -> Iterator[Problem]:
+    sql = product.transform_text or ""
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect="duckdb") if s is not None]
+    except sqlglot.ParseError as err:
+        first = err.errors[0] if err.errors else {}
+        yield _sql_problem(
+            product,
+            f"SQL does not parse: {first.get('description', str(err))}",
+            line=first.get("line"),
+            column=first.get("col"),
+            hint="the transform is DuckDB SQL; check the highlighted token",
+        )
+        return
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        yield _sql_problem(
+            product,
+            f"the transform must be exactly one SELECT statement (found {len(statements)} statements)"
+            if len(statements) != 1
+            else f"the transform must be a SELECT, not {statements[0].key.upper()}",
+            hint="write one SELECT (CTEs are fine); meshkit does the writing",
+        )
+        return
+    query = statements[0]
+    ports = {p.name.lower() for p in product.spec.inputs}
+    ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
+    for table in query.find_all(exp.Table):
+        name = table.name.lower()
+        if not name or isinstance(table.this, exp.Anonymous | exp.Func):
+            continue
+        if table.db:
+            yield _sql_problem(
+                product,
+                f"SQL reads '{table.sql(dialect='duckdb')}': refer to inputs by their port name",
+                hint=f"input ports: {', '.join(sorted(ports))}",
+            )
+        elif name not in ports and name not in ctes:
+            guess = did_you_mean(name, sorted(ports))
+            yield _sql_problem(
+                product,
+                f"SQL reads table '{table.name}', which is not an input port",
+                hint=f"did you mean '{guess}'?" if guess else f"declare it under inputs (ports: {', '.join(sorted(ports))})",
+            )
+
+
+def _sql_problem(
+    product: Product, message: str, *, line: int | None = None, column: int | None = None, hint: str | None = None
+) -> Problem:
+    if product.transform_file is not None:
+        return Problem(message, file=product.transform_file, line=line, column=column, hint=hint)
+    loc, _ = _sql_location(product)
+    return product.problem(message, loc, hint=hint)
+
+
+def _check_sql_check(product: Product, check: SqlCheck, index: int) -> Iterator[Problem]:
+    try:
+        parsed = sqlglot.parse_one(check.query, dialect="duckdb")
+    except sqlglot.ParseError as err:
+        yield product.problem(f"custom check SQL does not parse: {err.errors[0].get('description') if err.errors else err}", ["quality", index, "query"])
+        return
+    if not isinstance(parsed, exp.Query):
+        yield product.problem("a custom check must be a SELECT returning the failing rows", ["quality", index, "query"])
+
+
+def _check_python(product: Product) -> Iterator[Problem]:
+    if product.transform_text is None:
+        return
+    function = (product.spec.transform.python or "").split(":")[1]
+    try:
+        tree = ast.parse(product.transform_text)
+    except SyntaxError as err:
+        yield Problem(
+            f"Python does not parse: {err.msg}",
+            file=product.transform_file,
+            line=err.lineno,
+            column=err.offset,
+        )
+        return
+    defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    if function not in defined:
+        guess = did_you_mean(function, defined)
+        yield product.problem(
+            f"function '{function}' is not defined in {product.transform_file}",
+            ["transform", "python"],
+            hint=f"did you mean '{guess}'?" if guess else f"functions there: {', '.join(defined) or 'none'}",
+        )
+
+
+def _check_cycles(mesh: Mesh) -> Iterator[Problem]:
+    """Report each dependency cycle once, as the chain of products that forms it."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    reported: set[frozenset[str]] = set()
+
+    def visit(node: str) -> Iterator[Problem]:
+        state[node] = 1
+        stack.append(node)
+        for upstream in mesh.products[node].upstream():
+            if upstream not in mesh.products:
+                continue
+            if state.get(upstream) == 1:
+                cycle = [*stack[stack.index(upstream):], upstream]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    product = mesh.products[node]
+                    index = next(i for i, p in enumerate(product.spec.inputs) if p.product == upstream)
+                    yield product.problem(
+                        f"dependency cycle: {' <- '.join(cycle)}",
+                        ["inputs", index, "product"],
+                        hint="products must form a DAG; break the cycle by removing one of these inputs",
+                    )
+            elif upstream not in state:
+                yield from visit(upstream)
+        stack.pop()
+        state[node] = 2
+
+    for product_id in sorted(mesh.products):
+        if product_id not in state:
+            yield from visit(product_id)
