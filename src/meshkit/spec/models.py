@@ -67,6 +67,11 @@ Duration = Annotated[
 
 def normalize_type(value: str) -> str:
     """Canonical DuckDB spelling of a SQL type (`int8` -> `BIGINT`, `string` -> `TEXT`)."""
+    if value.count("(") != value.count(")"):
+        raise ValueError(
+            f"{value!r} is not a SQL type: unbalanced parentheses; inside {{ }} flow mappings "
+            "quote types that contain commas, e.g. type: 'decimal(15,2)'"
+        )
     try:
         built = exp.DataType.build(value, dialect="duckdb")
     except (sqlglot.ParseError, ValueError) as err:

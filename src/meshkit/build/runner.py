@@ -1,0 +1,249 @@
+"""Build one data product: ingest, transform, stage, audit, publish (write-audit-publish)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from meshkit.build import contract, inputs
+from meshkit.build.quality import STAGED, THIS, CheckResult, run_checks
+from meshkit.engines.base import Engine, Session, Source
+from meshkit.engines.sql import DIALECT, project
+from meshkit.errors import BuildError, ConflictError, GateFailure, MeshkitError, QualityGateError
+from meshkit.spec.mesh import Mesh, Product
+from meshkit.tables.delta import DeltaTables, Snapshot, row_count, staged_schema, table_schema
+
+Status = Literal["published", "failed", "skipped", "conflict"]
+Progress = Callable[[str, str], None]  # (product id, what is happening)
+
+
+@dataclass
+class BuildResult:
+    product_id: str
+    status: Status
+    run_id: str | None = None
+    delta_version: int | None = None
+    rows: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    checks: list[CheckResult] = field(default_factory=list)
+    error: MeshkitError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "published"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "product": self.product_id,
+            "status": self.status,
+            "run_id": self.run_id,
+            "delta_version": self.delta_version,
+            "rows": self.rows,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "checks": [
+                {
+                    "name": c.name,
+                    "type": c.type,
+                    "column": c.column,
+                    "severity": str(c.severity),
+                    "passed": c.passed,
+                    "measured": c.measured,
+                    "threshold": c.threshold,
+                    "message": c.message,
+                    "samples": c.samples,
+                }
+                for c in self.checks
+            ],
+            "error": None if self.error is None else {
+                "type": type(self.error).__name__,
+                "message": self.error.message,
+                "hint": self.error.hint,
+                "problems": [p.to_dict() for p in self.error.problems],
+            },
+        }
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def transform_query(product: Product) -> exp.Query:
+    parsed = sqlglot.parse_one(product.transform_text or "", dialect=DIALECT)
+    assert isinstance(parsed, exp.Query)
+    return parsed
+
+
+def register_inputs(
+    mesh: Mesh,
+    product: Product,
+    session: Session,
+    tables: DeltaTables,
+    scratch: Path,
+    pinned: dict[str, Snapshot | None],
+) -> None:
+    for port in product.spec.inputs:
+        source: Source
+        if port.file is not None:
+            source = inputs.file_source(mesh, product, port)
+        elif port.product is not None:
+            source = inputs.product_source(product, port, pinned.get(port.product), mesh.products[port.product])
+        else:
+            source = inputs.database_source(mesh, product, port, scratch)
+        session.register(source)
+
+
+def _python_output(product: Product, session: Session) -> pa.Table | pa.RecordBatchReader:
+    assert product.transform_file is not None and product.spec.transform.python is not None
+    function_name = product.spec.transform.python.split(":")[1]
+    module_name = f"meshkit_transform_{product.domain}_{product.spec.name}"
+    spec = importlib.util.spec_from_file_location(module_name, product.transform_file)
+    if spec is None or spec.loader is None:
+        raise BuildError(f"{product.id}: cannot import {product.transform_file}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        function = getattr(module, function_name)
+        relations = {p.name: session.relation(p.name) for p in product.spec.inputs}
+        result = function(**relations)
+    except MeshkitError:
+        raise
+    except Exception as err:  # the user's code: report it, with where it came from
+        raise BuildError(
+            f"{product.id}: the Python transform raised {type(err).__name__}: {err}",
+            hint=f"see {product.transform_file}; the function gets each input as a DuckDB relation "
+            "(call .arrow(), .df() or .pl() on it)",
+        ) from err
+    return _to_arrow(product, result)
+
+
+def _to_arrow(product: Product, result: Any) -> pa.Table | pa.RecordBatchReader:
+    if isinstance(result, pa.Table | pa.RecordBatchReader):
+        return result
+    if hasattr(result, "to_arrow_table"):  # a DuckDB relation
+        return result.to_arrow_table()  # type: ignore[no-any-return]
+    if hasattr(result, "__arrow_c_stream__"):  # Polars, pandas >= 2.2, any Arrow producer
+        return pa.RecordBatchReader.from_stream(result)
+    type_name = type(result).__module__ + "." + type(result).__qualname__
+    if type_name.startswith("pandas."):
+        return pa.Table.from_pandas(result, preserve_index=False)
+    raise BuildError(
+        f"{product.id}: the Python transform returned {type_name}",
+        hint="return a pyarrow Table, a pandas or Polars DataFrame, or a DuckDB relation",
+    )
+
+
+def build_product(
+    mesh: Mesh,
+    product: Product,
+    *,
+    engine: Engine,
+    tables: DeltaTables,
+    run_id: str | None = None,
+    pinned: dict[str, Snapshot | None],
+    progress: Progress = lambda pid, msg: None,
+    metadata: dict[str, str] | None = None,
+) -> BuildResult:
+    """Run the whole write-audit-publish path for one product. Never leaves a partial version."""
+    run_id = run_id or uuid.uuid4().hex
+    timer = _Timer()
+    result = BuildResult(product.id, "failed", run_id=run_id, timings=timer.timings)
+    table = tables.location(product.id, product.spec.output.table)
+    current = tables.snapshot(table)
+    read_version = current.version if current is not None else None
+    scratch = Path(tempfile.mkdtemp(prefix="meshkit-"))
+    stage: Path | None = None
+    session = engine.session()
+    try:
+        with timer.stage("ingest"):
+            progress(product.id, "reading inputs")
+            register_inputs(mesh, product, session, tables, scratch, pinned)
+        declared = [c.name for c in product.spec.schema_.columns]
+        stage = tables.stage_dir(table, run_id)
+        with timer.stage("transform"):
+            if product.spec.transform.python is not None:
+                progress(product.id, "running Python transform")
+                data = _python_output(product, session)
+                actual = session.describe_arrow(data.schema)
+                contract.check(product, actual)
+                by_lower = {name.lower(): name for name, _ in actual}
+                session.stage_arrow(data, stage, columns=[by_lower[c.lower()] for c in declared])
+            else:
+                query = project_checked(product, session)
+                progress(product.id, "transforming and staging")
+                session.stage(query, stage)
+        with timer.stage("audit"):
+            progress(product.id, "auditing staged data")
+            staged_files = [str(f) for f in sorted(stage.glob("*.parquet"))]
+            columns = [(c.name, c.type) for c in product.spec.schema_.columns]
+            session.register(Source(name=STAGED, reader="parquet", paths=staged_files, columns=columns))
+            session.register(Source(name=THIS, reader="parquet", paths=staged_files, columns=columns))
+            rows, checks = run_checks(product, session)
+            result.rows, result.checks = rows, checks
+        blocking = [c for c in checks if c.blocking]
+        if blocking:
+            raise QualityGateError(
+                product.id, [GateFailure(c.name, c.message, c.samples) for c in blocking]
+            )
+        with timer.stage("publish"):
+            progress(product.id, "publishing")
+            nullable = {c.name: c.nullable and not c.primary_key for c in product.spec.schema_.columns}
+            comments = {c.name: c.description for c in product.spec.schema_.columns}
+            schema = table_schema(staged_schema(stage), nullable=nullable, comments=comments)
+            commit_meta = {
+                "meshkit.run_id": run_id,
+                "meshkit.product": product.id,
+                "meshkit.version": product.spec.version,
+                "meshkit.spec_hash": product.spec_hash,
+                "meshkit.rows": str(row_count(stage)),
+                **(metadata or {}),
+            }
+            result.delta_version = tables.commit(
+                table,
+                stage,
+                schema=schema,
+                read_version=read_version,
+                metadata=commit_meta,
+                name=product.id,
+                description=product.spec.description,
+            )
+            stage = None  # now owned by the table
+        result.status = "published"
+    except MeshkitError as err:
+        result.error = err
+        result.status = "conflict" if isinstance(err, ConflictError) else "failed"
+    finally:
+        session.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+        if stage is not None:
+            tables.discard(stage)
+    return result
+
+
+def project_checked(product: Product, session: Session) -> exp.Query:
+    """The transform, projected onto the contract's columns after checking its plan."""
+    query = transform_query(product)
+    actual = session.describe(query)
+    contract.check(product, actual)
+    by_lower = {name.lower(): name for name, _ in actual}
+    return project(query, [by_lower[c.name.lower()] for c in product.spec.schema_.columns])

@@ -1,0 +1,292 @@
+"""The `meshkit` command. Each command parses its flags, calls one Workspace method, and renders.
+
+Exit codes (also in docs/cli.md):
+  0 success · 1 error · 2 invalid specs or usage · 3 input/build error · 4 contract or quality
+  gate failed (nothing published) · 5 conflict with a concurrent build · 6 catalog unavailable ·
+  70 internal error (a bug: please report it) · 130 interrupted
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from meshkit.cli import render
+from meshkit.errors import MeshkitError
+from meshkit.workspace import Workspace
+
+app = typer.Typer(
+    name="meshkit",
+    help="Self-serve data mesh: declare data products as code, build them behind their contracts, "
+    "publish them as Delta tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+MeshOption = Annotated[
+    Path | None,
+    typer.Option("--mesh", "-m", help="Mesh folder (default: the nearest folder with mesh.yaml)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+def _workspace(mesh: Path | None) -> Workspace:
+    return Workspace.open(mesh)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to create the mesh in.")] = Path("."),
+) -> None:
+    """Scaffold a mesh with one example domain and product."""
+    from meshkit.demo import copy_tree, mesh_template_path
+
+    copy_tree(mesh_template_path(), path)
+    render.out.print(f"created a mesh in {path.resolve()}")
+    render.out.print("next: cd into it, then `meshkit validate` and `meshkit build`")
+
+
+@app.command()
+def validate(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
+    """Check every spec (all problems at once) and each SQL transform against its schema."""
+    with _workspace(mesh) as ws:
+        report = ws.validate()
+    if as_json:
+        render.print_json({"ok": True, "domains": report.domains, "products": report.products, "notes": report.notes})
+        return
+    for note in report.notes:
+        render.err.print(f"note: {note}", style="dim")
+    render.out.print(f"[green]ok[/green]: {report.domains} domains, {report.products} products are valid")
+
+
+def _parse_select(select: list[str]) -> tuple[list[str], list[str], list[str]]:
+    named, down, up = [], [], []
+    for item in select:
+        if item.startswith("+") and item.endswith("+"):
+            up.append(item.strip("+"))
+            down.append(item.strip("+"))
+        elif item.endswith("+"):
+            down.append(item[:-1])
+        elif item.startswith("+"):
+            up.append(item[1:])
+        else:
+            named.append(item)
+    return named, down, up
+
+
+@app.command()
+def build(
+    products: Annotated[list[str] | None, typer.Argument(help="Products to build (default: all).")] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select",
+            "-s",
+            help="'PRODUCT+' adds everything downstream, '+PRODUCT' everything upstream.",
+        ),
+    ] = None,
+    mesh: MeshOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build products in dependency order: stage, audit against the contract, then publish."""
+    named, down, up = _parse_select(select or [])
+    named = [*(products or []), *named]
+    with _workspace(mesh) as ws:
+        ws.validate()
+        order = ws.plan(named, downstream=down, upstream=up)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=render.err,
+            transient=True,
+            disable=as_json or not render.err.is_terminal,
+        ) as bar:
+            task = bar.add_task("building", total=len(order))
+
+            def progress(pid: str, message: str) -> None:
+                bar.update(task, description=f"{pid}: {message}")
+                if message in ("success", "failed", "blocked", "conflict", "skipped"):
+                    bar.advance(task)
+
+            results = ws.build(named, downstream=down, upstream=up, progress=progress)
+    if as_json:
+        render.print_json({"ok": all(r.ok for r in results), "results": [r.to_dict() for r in results]})
+    else:
+        render.build_results(results)
+    failures = [r.error for r in results if r.error is not None]
+    if failures:
+        raise typer.Exit(max(e.exit_code for e in failures))
+
+
+@app.command("products")
+def list_products(
+    domain: Annotated[str | None, typer.Option(help="Only this domain.")] = None,
+    search: Annotated[str | None, typer.Option(help="Text to find in id, description or tags.")] = None,
+    mesh: MeshOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List data products with their owners and latest published version."""
+    with _workspace(mesh) as ws:
+        rows = ws.list_products(domain=domain, search=search)
+    if as_json:
+        render.print_json(rows)
+        return
+    render.records(rows, ["id", "version", "status", "owner", "published", "rows", "last_run", "description"], title="data products")
+
+
+@app.command()
+def show(
+    product: Annotated[str, typer.Argument(help="Product id, e.g. sales.orders.")],
+    mesh: MeshOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a product's spec, versions, last run and quality results."""
+    with _workspace(mesh) as ws:
+        details = ws.show(product)
+    spec = details.product.spec
+    data: dict[str, Any] = {
+        "id": details.product.id,
+        "spec": details.product.spec_dict(),
+        "table": str(details.table),
+        "versions": [v.to_dict() for v in details.versions],
+        "last_run": details.last_run.to_dict() if details.last_run else None,
+        "quality": [q.to_dict() for q in details.quality],
+        "lineage": [edge.to_dict() for edge in details.lineage],
+    }
+    if as_json:
+        render.print_json(data)
+        return
+    render.kv_table(
+        [
+            ("id", details.product.id),
+            ("version", spec.version),
+            ("status", spec.status),
+            ("description", spec.description),
+            ("tags", ", ".join(spec.tags)),
+            ("owner", f"{spec.owner.technical} (technical), {spec.owner.business} (business)"),
+            ("classification", spec.classification),
+            ("inputs", ", ".join(f"{p.name} <- {p.product or p.file or 'database'}" for p in spec.inputs)),
+            ("table", details.table),
+            ("schedule", spec.schedule.cron if spec.schedule else "-"),
+        ],
+        title=details.product.id,
+    )
+    render.records(
+        [
+            {
+                "column": c.name,
+                "type": c.type,
+                "nullable": c.nullable and not c.primary_key,
+                "key": "PK" if c.primary_key else ("unique" if c.unique else ""),
+                "classification": details.product.classification_of(c),
+                "pii": "PII" if c.pii else "",
+                "description": c.description,
+            }
+            for c in spec.schema_.columns
+        ],
+        ["column", "type", "nullable", "key", "classification", "pii", "description"],
+        title="schema (the contract)",
+    )
+    render.records(data["versions"], ["delta_version", "semver", "row_count", "published_at", "run_id"], title="versions")
+    if details.last_run is not None:
+        render.records([data["last_run"]], ["id", "status", "started_at", "finished_at", "row_count", "error"], title="last run")
+        render.records(data["quality"], ["check_name", "severity", "passed", "measured", "threshold", "message"], title="quality (last run)")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One SELECT; products are tables named <domain>.<name>.")],
+    limit: Annotated[int | None, typer.Option(min=1, help="Return at most this many rows.")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    mesh: MeshOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Query published data products with SQL (read-only)."""
+    with _workspace(mesh) as ws:
+        table = ws.query(sql, limit=limit)
+    if as_json:
+        render.print_json(table.to_pylist())
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(table.column_names)
+        for row in table.to_pylist():
+            writer.writerow(row.values())
+    else:
+        render.arrow_table(table)
+
+
+@app.command()
+def schema(
+    kind: Annotated[
+        str | None, typer.Argument(help="Mesh, Domain or DataProduct (default: all three).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Write <kind>.schema.json files here.")] = None,
+) -> None:
+    """Print the JSON Schema of the spec files (for editor autocompletion)."""
+    from meshkit.spec.jsonschema import json_schemas
+
+    schemas = json_schemas(kind)
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        for name, body in schemas.items():
+            (output / f"{name}.schema.json").write_text(json.dumps(body, indent=2) + "\n")
+            render.out.print(f"wrote {output / f'{name}.schema.json'}")
+        return
+    render.print_json(schemas if kind is None else next(iter(schemas.values())))
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo mesh.")] = Path("demo-mesh"),
+    scale: Annotated[float, typer.Option(min=0.001, max=100, help="TPC-H scale factor.")] = 0.1,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate TPC-H data, build the whole example mesh and show what was published."""
+    from meshkit.demo.run import run_demo
+
+    run_demo(directory, scale=scale, as_json=as_json)
+
+
+def main() -> None:
+    """Entry point: every MeshkitError becomes a message and an exit code, never a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except MeshkitError as exc:
+        render.error(exc)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        render.err.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except _click_exception() as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception:
+        if os.environ.get("MESHKIT_DEBUG"):
+            traceback.print_exc()
+        render.err.print(
+            "[bold red]internal error[/bold red]: meshkit hit a bug. Rerun with MESHKIT_DEBUG=1 "
+            "for the traceback and report it."
+        )
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exception() -> type[Any]:
+    import click
+
+    return click.ClickException

@@ -1,0 +1,447 @@
+"""The facade: one object that the CLI (and later the API and portal) call for everything."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlglot import exp
+
+from meshkit.build import contract, inputs, planner
+from meshkit.build.runner import BuildResult, Progress, build_product, transform_query
+from meshkit.catalog import Catalog, QualityRecord
+from meshkit.engines.base import Source
+from meshkit.engines.duckdb import DuckDBEngine
+from meshkit.engines.sql import DIALECT, create_view, table_function
+from meshkit.errors import (
+    BuildError,
+    ConflictError,
+    MeshkitError,
+    NotFoundError,
+    Problem,
+    QualityGateError,
+    SpecError,
+)
+from meshkit.spec import Mesh, Product, find_root, load_mesh
+from meshkit.tables.delta import DeltaTables, Snapshot, list_files
+
+ENV_CATALOG = "MESHKIT_CATALOG_URL"
+ENV_WAREHOUSE = "MESHKIT_WAREHOUSE"
+
+
+@dataclass
+class ValidationReport:
+    products: int
+    domains: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ProductDetails:
+    product: Product
+    table: Path
+    versions: list[Any]
+    last_run: Any | None
+    quality: list[QualityRecord]
+    lineage: list[Any]
+
+
+class Workspace:
+    """A mesh on disk, its catalog and its warehouse.
+
+    >>> ws = Workspace.open(Path("demo-mesh"))
+    >>> results = ws.build()
+    >>> ws.query("select count(*) from sales.orders")
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        catalog_url: str | None = None,
+        warehouse: str | None = None,
+    ) -> None:
+        self.root = root.resolve()
+        self._catalog_url = catalog_url or os.environ.get(ENV_CATALOG)
+        self._warehouse = warehouse or os.environ.get(ENV_WAREHOUSE)
+        self._catalog: Catalog | None = None
+
+    @classmethod
+    def open(cls, path: Path | None = None, **overrides: Any) -> Workspace:
+        return cls(find_root(path or Path.cwd()), **overrides)
+
+    # ---------------------------------------------------------------- specs
+
+    @cached_property
+    def mesh(self) -> Mesh:
+        return load_mesh(self.root)
+
+    @property
+    def catalog_url(self) -> str:
+        url = self._catalog_url or self.mesh.spec.settings.catalog
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            return url
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+            path = Path(parsed.database)
+            if not path.is_absolute():
+                return parsed.set(database=str(self.root / path)).render_as_string(hide_password=False)
+        return url
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.catalog_url)
+        return self._catalog
+
+    @cached_property
+    def tables(self) -> DeltaTables:
+        return DeltaTables(self.mesh.resolve_path(self._warehouse or self.mesh.spec.settings.warehouse))
+
+    @cached_property
+    def engine(self) -> DuckDBEngine:
+        settings = self.mesh.spec.settings
+        return DuckDBEngine(threads=settings.staging_threads, memory_limit=settings.memory_limit)
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def product(self, product_id: str) -> Product:
+        planner.require(self.mesh, product_id)
+        return self.mesh.products[product_id]
+
+    def table_of(self, product_id: str) -> Path:
+        return self.tables.location(product_id, self.product(product_id).spec.output.table)
+
+    def snapshot(self, product_id: str, version: int | None = None) -> Snapshot | None:
+        return self.tables.snapshot(self.table_of(product_id), version)
+
+    # ------------------------------------------------------------- validate
+
+    def validate(self) -> ValidationReport:
+        """Load every spec, then check each SQL transform's output against its contract.
+
+        The contract check binds the SQL over typed empty inputs (declared schemas of upstream
+        products; file metadata where files exist), so it reads no data.
+        """
+        mesh = self.mesh
+        report = ValidationReport(products=len(mesh.products), domains=len(mesh.domains))
+        problems: list[Problem] = []
+        for product in mesh.products.values():
+            if product.spec.transform.python is not None:
+                report.notes.append(f"{product.id}: Python transform; its schema is checked at build")
+                continue
+            problems.extend(self._check_contract(product, report))
+        if problems:
+            raise SpecError(problems)
+        return report
+
+    def _check_contract(self, product: Product, report: ValidationReport) -> list[Problem]:
+        session = self.engine.session()
+        try:
+            for port in product.spec.inputs:
+                if port.product is not None:
+                    upstream = self.mesh.products[port.product]
+                    columns = [(c.name, c.type) for c in upstream.spec.schema_.columns]
+                    session.register(Source(name=port.name, reader="parquet", paths=[], columns=columns))
+                elif port.file is not None:
+                    try:
+                        session.register(inputs.file_source(self.mesh, product, port))
+                    except MeshkitError:
+                        report.notes.append(
+                            f"{product.id}: input '{port.name}' has no files yet; columns checked at build"
+                        )
+                        return []
+                else:
+                    report.notes.append(
+                        f"{product.id}: database input '{port.name}'; columns checked at build"
+                    )
+                    return []
+            try:
+                actual = session.describe(transform_query(product))
+            except Exception as err:  # DuckDB binder errors: unknown column, bad function...
+                message = str(err).strip().split("\n")[0]
+                return [
+                    Problem(
+                        f"SQL does not bind: {message}",
+                        file=product.transform_file or product.file,
+                        hint="fix the column or function name; input columns come from each port",
+                    )
+                ]
+            names = [c.name.lower() for c in product.spec.schema_.columns]
+            out = []
+            for violation in contract.violations(product, actual):
+                loc: list[str | int] = ["schema", "columns"]
+                if violation.column is not None:
+                    loc.append(names.index(violation.column.lower()))
+                out.append(product.problem(violation.message, loc, hint=violation.hint))
+            return out
+        finally:
+            session.close()
+
+    # ---------------------------------------------------------------- build
+
+    def plan(
+        self,
+        products: Sequence[str] = (),
+        *,
+        downstream: Sequence[str] = (),
+        upstream: Sequence[str] = (),
+    ) -> list[str]:
+        return planner.plan(self.mesh, products, downstream=downstream, upstream=upstream)
+
+    def build(
+        self,
+        products: Sequence[str] = (),
+        *,
+        downstream: Sequence[str] = (),
+        upstream: Sequence[str] = (),
+        progress: Progress = lambda pid, msg: None,
+    ) -> list[BuildResult]:
+        """Build products in dependency order. A product whose upstream failed is skipped."""
+        order = self.plan(products, downstream=downstream, upstream=upstream)
+        self._register_specs(order)
+        results: dict[str, BuildResult] = {}
+        for pid in order:
+            product = self.mesh.products[pid]
+            failed = [u for u in product.upstream() if u in results and not results[u].ok]
+            if failed:
+                results[pid] = BuildResult(
+                    pid,
+                    "skipped",
+                    error=BuildError(
+                        f"{pid}: not built because {', '.join(failed)} failed",
+                        hint="fix the upstream product first; consumers keep the previous version",
+                    ),
+                )
+                progress(pid, "skipped")
+                continue
+            results[pid] = self._build_one(product, progress)
+        return [results[pid] for pid in order]
+
+    def _register_specs(self, product_ids: Iterable[str]) -> None:
+        for domain in self.mesh.domains.values():
+            self.catalog.upsert_domain(
+                name=domain.name,
+                description=domain.spec.description,
+                type=str(domain.spec.type),
+                owner_team=domain.spec.owner,
+                spec=domain.spec.model_dump(mode="json", by_alias=True),
+            )
+        for pid in product_ids:
+            p = self.mesh.products[pid]
+            self.catalog.upsert_product(
+                id=pid,
+                domain=p.domain,
+                name=p.spec.name,
+                version=p.spec.version,
+                status=str(p.spec.status),
+                description=p.spec.description,
+                tags=list(p.spec.tags),
+                owners=p.spec.owner.model_dump(mode="json", exclude_none=True),
+                spec=p.spec_dict(),
+                spec_hash=p.spec_hash,
+            )
+
+    def _build_one(self, product: Product, progress: Progress) -> BuildResult:
+        self.reconcile(product.id)
+        pinned = {u: self.snapshot(u) for u in product.upstream()}
+        run_id = self.catalog.start_run(product_id=product.id, spec_hash=product.spec_hash)
+        result = build_product(
+            self.mesh,
+            product,
+            engine=self.engine,
+            tables=self.tables,
+            run_id=run_id,
+            pinned=pinned,
+            progress=progress,
+        )
+        self.catalog.record_quality(run_id, [_record(c) for c in result.checks])
+        if result.ok and result.delta_version is not None:
+            self.catalog.record_version(
+                product_id=product.id,
+                semver=product.spec.version,
+                spec_hash=product.spec_hash,
+                schema=[c.model_dump(mode="json") for c in product.spec.schema_.columns],
+                delta_version=result.delta_version,
+                row_count=result.rows or 0,
+                run_id=run_id,
+            )
+            self.catalog.set_lineage(
+                product.id,
+                [(p.kind, inputs.describe_source(p, self.tables, self.mesh)) for p in product.spec.inputs],
+            )
+        status = "success" if result.ok else _run_status(result.error)
+        self.catalog.finish_run(
+            run_id,
+            status=status,
+            timings=result.timings,
+            error=str(result.error) if result.error else None,
+            row_count=result.rows,
+            delta_version=result.delta_version,
+        )
+        progress(product.id, status)
+        return result
+
+    def reconcile(self, product_id: str) -> None:
+        """Record in the catalog any published version it missed (a build killed after commit)."""
+        history = self.tables.history(self.table_of(product_id))
+        if not history:
+            return
+        known = {v.delta_version for v in self.catalog.versions(product_id)}
+        product = self.mesh.products[product_id]
+        for entry in history:
+            run_id = entry.metadata.get("meshkit.run_id")
+            if entry.version in known or not run_id:
+                continue
+            self.catalog.record_version(
+                product_id=product_id,
+                semver=str(entry.metadata.get("meshkit.version", product.spec.version)),
+                spec_hash=str(entry.metadata.get("meshkit.spec_hash", "")),
+                schema=[c.model_dump(mode="json") for c in product.spec.schema_.columns],
+                delta_version=entry.version,
+                row_count=int(entry.metadata.get("meshkit.rows", 0)),
+                run_id=str(run_id),
+            )
+
+    # ------------------------------------------------------------- catalog
+
+    def show(self, product_id: str) -> ProductDetails:
+        product = self.product(product_id)
+        if self.tables.exists(self.table_of(product_id)):
+            self._register_specs([product_id])
+            self.reconcile(product_id)
+        last = self.catalog.last_run(product_id) if self._known(product_id) else None
+        return ProductDetails(
+            product=product,
+            table=self.table_of(product_id),
+            versions=self.catalog.versions(product_id) if self._known(product_id) else [],
+            last_run=last,
+            quality=self.catalog.quality(last.id) if last is not None else [],
+            lineage=self.catalog.lineage(product_id) if self._known(product_id) else [],
+        )
+
+    def list_products(self, *, domain: str | None = None, search: str | None = None) -> list[dict[str, Any]]:
+        """Products from the specs, joined with what the catalog knows of their publication."""
+        needle = (search or "").lower()
+        rows = []
+        for pid, product in sorted(self.mesh.products.items()):
+            spec = product.spec
+            if domain is not None and product.domain != domain:
+                continue
+            haystack = " ".join([pid, spec.description, *spec.tags]).lower()
+            if needle and needle not in haystack:
+                continue
+            versions = self.catalog.versions(pid) if self._known(pid) else []
+            last = self.catalog.last_run(pid) if versions or self._known(pid) else None
+            rows.append(
+                {
+                    "id": pid,
+                    "domain": product.domain,
+                    "version": spec.version,
+                    "status": str(spec.status),
+                    "owner": spec.owner.technical,
+                    "description": spec.description,
+                    "tags": list(spec.tags),
+                    "published": versions[0].delta_version if versions else None,
+                    "rows": versions[0].row_count if versions else None,
+                    "last_run": last.status if last else None,
+                }
+            )
+        return rows
+
+    def _known(self, product_id: str) -> bool:
+        try:
+            self.catalog.product(product_id)
+        except NotFoundError:
+            return False
+        return True
+
+    # --------------------------------------------------------------- query
+
+    def query(self, sql: str, *, limit: int | None = None) -> pa.Table:
+        """Run one read-only SELECT over published products, named `<domain>.<name>`."""
+        try:
+            statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
+        except sqlglot.ParseError as err:
+            first = err.errors[0] if err.errors else {}
+            raise MeshkitError(
+                f"query does not parse: {first.get('description', err)}"
+                + (f" (line {first.get('line')}, column {first.get('col')})" if first else ""),
+                hint="write one DuckDB SELECT; products are tables named <domain>.<name>",
+            ) from err
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+            raise MeshkitError(
+                "only a single SELECT can be run",
+                hint="products are read-only here; change them through their specs and `meshkit build`",
+            )
+        query = statements[0]
+        ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
+        session = self.engine.session()
+        try:
+            for table in query.find_all(exp.Table):
+                if not table.name or isinstance(table.this, exp.Func) or table.name.lower() in ctes:
+                    continue
+                pid = f"{table.db}.{table.name}" if table.db else table.name
+                if pid not in self.mesh.products:
+                    planner.require(self.mesh, pid)
+                snap = self.snapshot(pid)
+                if snap is None:
+                    raise NotFoundError(
+                        f"{pid} has not been published yet", hint=f"run `meshkit build {pid}`"
+                    )
+                schema = exp.Create(this=exp.to_identifier(table.db, quoted=True), kind="SCHEMA", exists=True)
+                session.execute(schema.sql(dialect=DIALECT))
+                view = create_view(
+                    table.name,
+                    exp.select(exp.Star()).from_(table_function("read_parquet", list_files(snap.files), {})),
+                    schema=table.db,
+                )
+                session.execute(view.sql(dialect=DIALECT))
+            if limit is not None:
+                query = exp.select(exp.Star()).from_(exp.paren(query).as_("_q")).limit(limit)
+            try:
+                return session.fetch(query)
+            except BuildError as err:
+                raise MeshkitError(err.message, hint="check column names with `meshkit show PRODUCT`") from err
+        finally:
+            session.close()
+
+
+def _record(check: Any) -> QualityRecord:
+    return QualityRecord(
+        check_name=check.name,
+        check_type=check.type,
+        column=check.column,
+        severity=str(check.severity),
+        passed=check.passed,
+        measured=check.measured,
+        threshold=check.threshold,
+        message=check.message,
+        samples=check.samples,
+    )
+
+
+def _run_status(error: MeshkitError | None) -> str:
+    if isinstance(error, QualityGateError):
+        return "blocked"
+    if isinstance(error, ConflictError):
+        return "conflict"
+    return "failed"
