@@ -91,10 +91,16 @@ class Workspace:
             parsed = make_url(url)
         except ArgumentError:
             return url
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        if (
+            parsed.get_backend_name() == "sqlite"
+            and parsed.database
+            and parsed.database != ":memory:"
+        ):
             path = Path(parsed.database)
             if not path.is_absolute():
-                return parsed.set(database=str(self.root / path)).render_as_string(hide_password=False)
+                return parsed.set(database=str(self.root / path)).render_as_string(
+                    hide_password=False
+                )
         return url
 
     @property
@@ -105,7 +111,9 @@ class Workspace:
 
     @cached_property
     def tables(self) -> DeltaTables:
-        return DeltaTables(self.mesh.resolve_path(self._warehouse or self.mesh.spec.settings.warehouse))
+        return DeltaTables(
+            self.mesh.resolve_path(self._warehouse or self.mesh.spec.settings.warehouse)
+        )
 
     @cached_property
     def engine(self) -> DuckDBEngine:
@@ -146,7 +154,9 @@ class Workspace:
         problems: list[Problem] = []
         for product in mesh.products.values():
             if product.spec.transform.python is not None:
-                report.notes.append(f"{product.id}: Python transform; its schema is checked at build")
+                report.notes.append(
+                    f"{product.id}: Python transform; its schema is checked at build"
+                )
                 continue
             problems.extend(self._check_contract(product, report))
         if problems:
@@ -160,7 +170,9 @@ class Workspace:
                 if port.product is not None:
                     upstream = self.mesh.products[port.product]
                     columns = [(c.name, c.type) for c in upstream.spec.schema_.columns]
-                    session.register(Source(name=port.name, reader="parquet", paths=[], columns=columns))
+                    session.register(
+                        Source(name=port.name, reader="parquet", paths=[], columns=columns)
+                    )
                 elif port.file is not None:
                     try:
                         session.register(inputs.file_source(self.mesh, product, port))
@@ -286,7 +298,10 @@ class Workspace:
             )
             self.catalog.set_lineage(
                 product.id,
-                [(p.kind, inputs.describe_source(p, self.tables, self.mesh)) for p in product.spec.inputs],
+                [
+                    (p.kind, inputs.describe_source(p, self.tables, self.mesh))
+                    for p in product.spec.inputs
+                ],
             )
         status = "success" if result.ok else _run_status(result.error)
         self.catalog.finish_run(
@@ -338,7 +353,9 @@ class Workspace:
             lineage=self.catalog.lineage(product_id) if self._known(product_id) else [],
         )
 
-    def list_products(self, *, domain: str | None = None, search: str | None = None) -> list[dict[str, Any]]:
+    def list_products(
+        self, *, domain: str | None = None, search: str | None = None
+    ) -> list[dict[str, Any]]:
         """Products from the specs, joined with what the catalog knows of their publication."""
         needle = (search or "").lower()
         rows = []
@@ -407,11 +424,15 @@ class Workspace:
                     raise NotFoundError(
                         f"{pid} has not been published yet", hint=f"run `meshkit build {pid}`"
                     )
-                schema = exp.Create(this=exp.to_identifier(table.db, quoted=True), kind="SCHEMA", exists=True)
+                schema = exp.Create(
+                    this=exp.to_identifier(table.db, quoted=True), kind="SCHEMA", exists=True
+                )
                 session.execute(schema.sql(dialect=DIALECT))
                 view = create_view(
                     table.name,
-                    exp.select(exp.Star()).from_(table_function("read_parquet", list_files(snap.files), {})),
+                    exp.select(exp.Star()).from_(
+                        table_function("read_parquet", list_files(snap.files), {})
+                    ),
                     schema=table.db,
                 )
                 session.execute(view.sql(dialect=DIALECT))
@@ -420,7 +441,9 @@ class Workspace:
             try:
                 return session.fetch(query)
             except BuildError as err:
-                raise MeshkitError(err.message, hint="check column names with `meshkit show PRODUCT`") from err
+                raise MeshkitError(
+                    err.message, hint="check column names with `meshkit show PRODUCT`"
+                ) from err
         finally:
             session.close()
 

@@ -45,14 +45,18 @@ def file_source(mesh: Mesh, product: Product, port: InputPort) -> Source:
     return Source(name=port.name, reader=fmt, paths=matches, options=dict(port.options))
 
 
-def product_source(product: Product, port: InputPort, snapshot: Snapshot | None, upstream: Product) -> Source:
+def product_source(
+    product: Product, port: InputPort, snapshot: Snapshot | None, upstream: Product
+) -> Source:
     if snapshot is None:
         raise InputError(
             f"{product.id}: input '{port.name}' reads {port.product}, which has never been published",
             hint=f"build it first: meshkit build {port.product}",
         )
     columns = [(c.name, c.type) for c in upstream.spec.schema_.columns]
-    return Source(name=port.name, reader="parquet", paths=list_files(snapshot.files), columns=columns)
+    return Source(
+        name=port.name, reader="parquet", paths=list_files(snapshot.files), columns=columns
+    )
 
 
 def database_source(mesh: Mesh, product: Product, port: InputPort, scratch: Path) -> Source:

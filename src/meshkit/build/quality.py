@@ -63,9 +63,9 @@ class _Compiled:
     type: str
     column: str | None
     severity: Severity
-    aggregates: list[exp.Expression]
+    aggregates: list[exp.Expr]
     judge: Callable[[list[Any], int], tuple[bool, Any, Any, str]]
-    failing_rows: exp.Expression | None = None  # WHERE predicate selecting failing rows
+    failing_rows: exp.Expr | None = None  # WHERE predicate selecting failing rows
     duplicates_of: list[str] | None = None  # unique checks sample duplicated keys instead
 
 
@@ -73,11 +73,11 @@ def _col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
 
-def _count_where(predicate: exp.Expression) -> exp.Expression:
+def _count_where(predicate: exp.Expr) -> exp.Expr:
     return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=predicate))
 
 
-def _typed(value: Any, sql_type: str) -> exp.Expression:
+def _typed(value: Any, sql_type: str) -> exp.Expr:
     """A bound from YAML, cast to the column's type (so '1995-01-01' compares as a DATE)."""
     if isinstance(value, str):
         return exp.cast(exp.Literal.string(value), exp.DataType.build(sql_type, dialect="duckdb"))
@@ -103,9 +103,9 @@ def compile_checks(product: Product) -> list[_Compiled]:
     if pk:
         out.append(_unique(pk, name=f"contract:primary_key:{','.join(pk)}"))
     for check in spec.quality:
-        column = getattr(check, "column", None)
-        column = canonical.get(column.lower(), column) if isinstance(column, str) else None
-        compiled = _compile(check, column, types.get((column or "").lower(), "VARCHAR"), canonical)
+        named = getattr(check, "column", None)
+        target = canonical.get(named.lower(), named) if isinstance(named, str) else None
+        compiled = _compile(check, target, types.get((target or "").lower(), "VARCHAR"), canonical)
         if compiled is not None:
             out.append(compiled)
     return out
@@ -115,8 +115,15 @@ def _not_null(column: str) -> _Compiled:
     def judge(values: list[Any], rows: int) -> tuple[bool, Any, Any, str]:
         nulls = int(values[0])
         ok = nulls == 0
-        return ok, nulls, 0, (
-            f"{column} has no NULLs" if ok else f"{column} is declared not nullable but has {nulls} NULL(s)"
+        return (
+            ok,
+            nulls,
+            0,
+            (
+                f"{column} has no NULLs"
+                if ok
+                else f"{column} is declared not nullable but has {nulls} NULL(s)"
+            ),
         )
 
     return _Compiled(
@@ -131,18 +138,23 @@ def _not_null(column: str) -> _Compiled:
 
 
 def _unique(columns: Sequence[str], *, name: str, severity: Severity = Severity.ERROR) -> _Compiled:
-    key: exp.Expression = (
+    key: exp.Expr = (
         _col(columns[0]) if len(columns) == 1 else exp.Tuple(expressions=[_col(c) for c in columns])
     )
-    all_present = exp.and_(*(exp.not_(exp.Is(this=_col(c), expression=exp.null())) for c in columns))
+    all_present = exp.and_(
+        *(exp.not_(exp.Is(this=_col(c), expression=exp.null())) for c in columns)
+    )
     label = ", ".join(columns)
 
     def judge(values: list[Any], rows: int) -> tuple[bool, Any, Any, str]:
         present, distinct = int(values[0]), int(values[1])
         duplicates = present - distinct
         ok = duplicates == 0
-        return ok, duplicates, 0, (
-            f"({label}) is unique" if ok else f"({label}) has {duplicates} duplicate row(s)"
+        return (
+            ok,
+            duplicates,
+            0,
+            (f"({label}) is unique" if ok else f"({label}) has {duplicates} duplicate row(s)"),
         )
 
     return _Compiled(
@@ -159,7 +171,9 @@ def _unique(columns: Sequence[str], *, name: str, severity: Severity = Severity.
     )
 
 
-def _compile(check: Any, column: str | None, sql_type: str, canonical: dict[str, str]) -> _Compiled | None:
+def _compile(
+    check: Any, column: str | None, sql_type: str, canonical: dict[str, str]
+) -> _Compiled | None:
     name = check.label()
     severity = check.severity
     if isinstance(check, RowCountCheck):
@@ -185,12 +199,25 @@ def _compile(check: Any, column: str | None, sql_type: str, canonical: dict[str,
             nulls = int(values[0])
             fraction = nulls / rows if rows else 0.0
             ok = fraction <= limit
-            return ok, round(fraction, 6), limit, (
-                f"{_pct(fraction)} of {column} is NULL ({nulls} of {rows} rows); allowed at most {_pct(limit)}"
+            return (
+                ok,
+                round(fraction, 6),
+                limit,
+                (
+                    f"{_pct(fraction)} of {column} is NULL ({nulls} of {rows} rows); allowed at most {_pct(limit)}"
+                ),
             )
 
-        predicate: exp.Expression = exp.Is(this=col, expression=exp.null())
-        return _Compiled(name, "null_fraction", column, severity, [_count_where(predicate)], judge_nulls, predicate)
+        predicate: exp.Expr = exp.Is(this=col, expression=exp.null())
+        return _Compiled(
+            name,
+            "null_fraction",
+            column,
+            severity,
+            [_count_where(predicate)],
+            judge_nulls,
+            predicate,
+        )
     if isinstance(check, AcceptedValuesCheck):
         allowed = check.values
         predicate = exp.and_(
@@ -198,11 +225,16 @@ def _compile(check: Any, column: str | None, sql_type: str, canonical: dict[str,
             exp.not_(exp.In(this=col, expressions=[_typed(v, sql_type) for v in allowed])),
         )
         return _Compiled(
-            name, "accepted_values", column, severity, [_count_where(predicate)],
-            _counting(f"value(s) of {column} outside {allowed}", allowed), predicate,
+            name,
+            "accepted_values",
+            column,
+            severity,
+            [_count_where(predicate)],
+            _counting(f"value(s) of {column} outside {allowed}", allowed),
+            predicate,
         )
     if isinstance(check, RangeCheck):
-        parts = []
+        parts: list[exp.Expr] = []
         if check.min is not None:
             parts.append(exp.LT(this=col, expression=_typed(check.min, sql_type)))
         if check.max is not None:
@@ -210,18 +242,32 @@ def _compile(check: Any, column: str | None, sql_type: str, canonical: dict[str,
         predicate = exp.or_(*parts)
         bounds = f"[{check.min if check.min is not None else '-'}, {check.max if check.max is not None else '-'}]"
         return _Compiled(
-            name, "range", column, severity, [_count_where(predicate)],
-            _counting(f"value(s) of {column} outside {bounds}", bounds), predicate,
+            name,
+            "range",
+            column,
+            severity,
+            [_count_where(predicate)],
+            _counting(f"value(s) of {column} outside {bounds}", bounds),
+            predicate,
         )
     if isinstance(check, PatternCheck):
         text = exp.cast(col, exp.DataType.build("VARCHAR"))
         predicate = exp.and_(
             exp.not_(exp.Is(this=col, expression=exp.null())),
-            exp.not_(exp.Anonymous(this="regexp_full_match", expressions=[text, exp.Literal.string(check.pattern)])),
+            exp.not_(
+                exp.Anonymous(
+                    this="regexp_full_match", expressions=[text, exp.Literal.string(check.pattern)]
+                )
+            ),
         )
         return _Compiled(
-            name, "pattern", column, severity, [_count_where(predicate)],
-            _counting(f"value(s) of {column} not matching {check.pattern!r}", check.pattern), predicate,
+            name,
+            "pattern",
+            column,
+            severity,
+            [_count_where(predicate)],
+            _counting(f"value(s) of {column} not matching {check.pattern!r}", check.pattern),
+            predicate,
         )
     if isinstance(check, FreshnessCheck):
         max_age = check.max_age
@@ -241,15 +287,27 @@ def _counting(what: str, threshold: Any) -> Callable[[list[Any], int], tuple[boo
     return judge
 
 
-def _fresh(column: str, max_age: timedelta) -> Callable[[list[Any], int], tuple[bool, Any, Any, str]]:
+def _fresh(
+    column: str, max_age: timedelta
+) -> Callable[[list[Any], int], tuple[bool, Any, Any, str]]:
     def judge(values: list[Any], rows: int) -> tuple[bool, Any, Any, str]:
         if values[0] is None:
-            return False, None, format_duration(max_age), f"{column} has no values to measure freshness"
+            return (
+                False,
+                None,
+                format_duration(max_age),
+                f"{column} has no values to measure freshness",
+            )
         newest = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(values[0]))
         age = now() - newest
         ok = age <= max_age
-        return ok, newest.isoformat(), format_duration(max_age), (
-            f"newest {column} is {newest:%Y-%m-%d %H:%M} UTC, {_age(age)} old; allowed {format_duration(max_age)}"
+        return (
+            ok,
+            newest.isoformat(),
+            format_duration(max_age),
+            (
+                f"newest {column} is {newest:%Y-%m-%d %H:%M} UTC, {_age(age)} old; allowed {format_duration(max_age)}"
+            ),
         )
 
     return judge
@@ -281,7 +339,7 @@ def safe_columns(product: Product) -> list[str]:
 def run_checks(product: Product, session: Session) -> tuple[int, list[CheckResult]]:
     """Scan the staged data once for every built-in check; returns (row count, results)."""
     compiled = compile_checks(product)
-    aggregates: list[exp.Expression] = [exp.Count(this=exp.Star()).as_("_rows")]
+    aggregates: list[exp.Expr] = [exp.Count(this=exp.Star()).as_("_rows")]
     slots: list[tuple[int, int]] = []
     for item in compiled:
         start = len(aggregates)
@@ -294,7 +352,9 @@ def run_checks(product: Product, session: Session) -> tuple[int, list[CheckResul
     results: list[CheckResult] = []
     for item, (start, width) in zip(compiled, slots, strict=True):
         passed, measured, threshold, message = item.judge(values[start : start + width], rows)
-        result = CheckResult(item.name, item.type, item.column, item.severity, passed, measured, threshold, message)
+        result = CheckResult(
+            item.name, item.type, item.column, item.severity, passed, measured, threshold, message
+        )
         if not passed:
             result.samples = _samples(product, session, item)
         results.append(result)
@@ -310,12 +370,17 @@ def _samples(product: Product, session: Session, item: _Compiled) -> list[dict[s
     query: exp.Select
     if item.duplicates_of:
         keys = [_col(c) for c in item.duplicates_of]
-        duplicated = exp.select(*keys).from_(staged.copy()).group_by(*keys).having(
-            exp.GT(this=exp.Count(this=exp.Star()), expression=exp.convert(1))
+        duplicated = (
+            exp.select(*keys)
+            .from_(staged.copy())
+            .group_by(*keys)
+            .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.convert(1)))
         )
         key = keys[0] if len(keys) == 1 else exp.Tuple(expressions=keys)
-        query = exp.select(*map(_col, columns)).from_(staged).where(
-            exp.In(this=key.copy(), query=exp.Subquery(this=duplicated))
+        query = (
+            exp.select(*map(_col, columns))
+            .from_(staged)
+            .where(exp.In(this=key.copy(), query=exp.Subquery(this=duplicated)))
         )
     elif item.failing_rows is not None:
         query = exp.select(*map(_col, columns)).from_(staged).where(item.failing_rows.copy())
@@ -332,17 +397,30 @@ def run_custom_checks(product: Product, session: Session) -> list[CheckResult]:
             continue
         failing = sqlglot.parse_one(check.query, dialect="duckdb")
         assert isinstance(failing, exp.Query)
-        counted = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(exp.paren(failing.copy()).as_("_f"))
+        counted = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(
+            exp.paren(failing.copy()).as_("_f")
+        )
         bad = int(session.fetch(counted).to_pylist()[0]["n"])
         ok = bad <= check.max_failures
         samples: list[dict[str, Any]] = []
         if not ok:
-            rows = session.fetch(exp.select(exp.Star()).from_(exp.paren(failing).as_("_f")).limit(SAMPLE_ROWS))
-            samples = _jsonable([{k: v for k, v in r.items() if k.lower() in safe} for r in rows.to_pylist()])
+            rows = session.fetch(
+                exp.select(exp.Star()).from_(exp.paren(failing).as_("_f")).limit(SAMPLE_ROWS)
+            )
+            samples = _jsonable(
+                [{k: v for k, v in r.items() if k.lower() in safe} for r in rows.to_pylist()]
+            )
         results.append(
             CheckResult(
-                check.label(), "sql", None, check.severity, ok, bad, check.max_failures,
-                f"{bad} failing row(s); allowed {check.max_failures}", samples,
+                check.label(),
+                "sql",
+                None,
+                check.severity,
+                ok,
+                bad,
+                check.max_failures,
+                f"{bad} failing row(s); allowed {check.max_failures}",
+                samples,
             )
         )
     return results

@@ -66,7 +66,9 @@ class BuildResult:
                 }
                 for c in self.checks
             ],
-            "error": None if self.error is None else {
+            "error": None
+            if self.error is None
+            else {
                 "type": type(self.error).__name__,
                 "message": self.error.message,
                 "hint": self.error.hint,
@@ -107,14 +109,17 @@ def register_inputs(
         if port.file is not None:
             source = inputs.file_source(mesh, product, port)
         elif port.product is not None:
-            source = inputs.product_source(product, port, pinned.get(port.product), mesh.products[port.product])
+            source = inputs.product_source(
+                product, port, pinned.get(port.product), mesh.products[port.product]
+            )
         else:
             source = inputs.database_source(mesh, product, port, scratch)
         session.register(source)
 
 
 def _python_output(product: Product, session: Session) -> pa.Table | pa.RecordBatchReader:
-    assert product.transform_file is not None and product.spec.transform.python is not None
+    assert product.transform_file is not None
+    assert product.spec.transform.python is not None
     function_name = product.spec.transform.python.split(":")[1]
     module_name = f"meshkit_transform_{product.domain}_{product.spec.name}"
     spec = importlib.util.spec_from_file_location(module_name, product.transform_file)
@@ -141,7 +146,7 @@ def _to_arrow(product: Product, result: Any) -> pa.Table | pa.RecordBatchReader:
     if isinstance(result, pa.Table | pa.RecordBatchReader):
         return result
     if hasattr(result, "to_arrow_table"):  # a DuckDB relation
-        return result.to_arrow_table()  # type: ignore[no-any-return]
+        return result.to_arrow_table()
     if hasattr(result, "__arrow_c_stream__"):  # Polars, pandas >= 2.2, any Arrow producer
         return pa.RecordBatchReader.from_stream(result)
     type_name = type(result).__module__ + "." + type(result).__qualname__
@@ -196,8 +201,12 @@ def build_product(
             progress(product.id, "auditing staged data")
             staged_files = [str(f) for f in sorted(stage.glob("*.parquet"))]
             columns = [(c.name, c.type) for c in product.spec.schema_.columns]
-            session.register(Source(name=STAGED, reader="parquet", paths=staged_files, columns=columns))
-            session.register(Source(name=THIS, reader="parquet", paths=staged_files, columns=columns))
+            session.register(
+                Source(name=STAGED, reader="parquet", paths=staged_files, columns=columns)
+            )
+            session.register(
+                Source(name=THIS, reader="parquet", paths=staged_files, columns=columns)
+            )
             rows, checks = run_checks(product, session)
             result.rows, result.checks = rows, checks
         blocking = [c for c in checks if c.blocking]
@@ -207,7 +216,9 @@ def build_product(
             )
         with timer.stage("publish"):
             progress(product.id, "publishing")
-            nullable = {c.name: c.nullable and not c.primary_key for c in product.spec.schema_.columns}
+            nullable = {
+                c.name: c.nullable and not c.primary_key for c in product.spec.schema_.columns
+            }
             comments = {c.name: c.description for c in product.spec.schema_.columns}
             schema = table_schema(staged_schema(stage), nullable=nullable, comments=comments)
             commit_meta = {

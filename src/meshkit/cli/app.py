@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from meshkit.build.runner import BuildResult
 from meshkit.cli import render
 from meshkit.errors import MeshkitError
 from meshkit.workspace import Workspace
@@ -64,11 +65,20 @@ def validate(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
     with _workspace(mesh) as ws:
         report = ws.validate()
     if as_json:
-        render.print_json({"ok": True, "domains": report.domains, "products": report.products, "notes": report.notes})
+        render.print_json(
+            {
+                "ok": True,
+                "domains": report.domains,
+                "products": report.products,
+                "notes": report.notes,
+            }
+        )
         return
     for note in report.notes:
         render.err.print(f"note: {note}", style="dim")
-    render.out.print(f"[green]ok[/green]: {report.domains} domains, {report.products} products are valid")
+    render.out.print(
+        f"[green]ok[/green]: {report.domains} domains, {report.products} products are valid"
+    )
 
 
 def _parse_select(select: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -88,7 +98,9 @@ def _parse_select(select: list[str]) -> tuple[list[str], list[str], list[str]]:
 
 @app.command()
 def build(
-    products: Annotated[list[str] | None, typer.Argument(help="Products to build (default: all).")] = None,
+    products: Annotated[
+        list[str] | None, typer.Argument(help="Products to build (default: all).")
+    ] = None,
     select: Annotated[
         list[str] | None,
         typer.Option(
@@ -105,25 +117,11 @@ def build(
     named = [*(products or []), *named]
     with _workspace(mesh) as ws:
         ws.validate()
-        order = ws.plan(named, downstream=down, upstream=up)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=render.err,
-            transient=True,
-            disable=as_json or not render.err.is_terminal,
-        ) as bar:
-            task = bar.add_task("building", total=len(order))
-
-            def progress(pid: str, message: str) -> None:
-                bar.update(task, description=f"{pid}: {message}")
-                if message in ("success", "failed", "blocked", "conflict", "skipped"):
-                    bar.advance(task)
-
-            results = ws.build(named, downstream=down, upstream=up, progress=progress)
+        results = _build_with_progress(ws, named, down, up, quiet=as_json)
     if as_json:
-        render.print_json({"ok": all(r.ok for r in results), "results": [r.to_dict() for r in results]})
+        render.print_json(
+            {"ok": all(r.ok for r in results), "results": [r.to_dict() for r in results]}
+        )
     else:
         render.build_results(results)
     failures = [r.error for r in results if r.error is not None]
@@ -131,10 +129,34 @@ def build(
         raise typer.Exit(max(e.exit_code for e in failures))
 
 
+def _build_with_progress(
+    ws: Workspace, named: list[str], down: list[str], up: list[str], *, quiet: bool
+) -> list[BuildResult]:
+    order = ws.plan(named, downstream=down, upstream=up)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=render.err,
+        transient=True,
+        disable=quiet or not render.err.is_terminal,
+    ) as bar:
+        task = bar.add_task("building", total=len(order))
+
+        def progress(pid: str, message: str) -> None:
+            bar.update(task, description=f"{pid}: {message}")
+            if message in ("success", "failed", "blocked", "conflict", "skipped"):
+                bar.advance(task)
+
+        return ws.build(named, downstream=down, upstream=up, progress=progress)
+
+
 @app.command("products")
 def list_products(
     domain: Annotated[str | None, typer.Option(help="Only this domain.")] = None,
-    search: Annotated[str | None, typer.Option(help="Text to find in id, description or tags.")] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Text to find in id, description or tags.")
+    ] = None,
     mesh: MeshOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -144,7 +166,11 @@ def list_products(
     if as_json:
         render.print_json(rows)
         return
-    render.records(rows, ["id", "version", "status", "owner", "published", "rows", "last_run", "description"], title="data products")
+    render.records(
+        rows,
+        ["id", "version", "status", "owner", "published", "rows", "last_run", "description"],
+        title="data products",
+    )
 
 
 @app.command()
@@ -178,7 +204,10 @@ def show(
             ("tags", ", ".join(spec.tags)),
             ("owner", f"{spec.owner.technical} (technical), {spec.owner.business} (business)"),
             ("classification", spec.classification),
-            ("inputs", ", ".join(f"{p.name} <- {p.product or p.file or 'database'}" for p in spec.inputs)),
+            (
+                "inputs",
+                ", ".join(f"{p.name} <- {p.product or p.file or 'database'}" for p in spec.inputs),
+            ),
             ("table", details.table),
             ("schedule", spec.schedule.cron if spec.schedule else "-"),
         ],
@@ -200,15 +229,29 @@ def show(
         ["column", "type", "nullable", "key", "classification", "pii", "description"],
         title="schema (the contract)",
     )
-    render.records(data["versions"], ["delta_version", "semver", "row_count", "published_at", "run_id"], title="versions")
+    render.records(
+        data["versions"],
+        ["delta_version", "semver", "row_count", "published_at", "run_id"],
+        title="versions",
+    )
     if details.last_run is not None:
-        render.records([data["last_run"]], ["id", "status", "started_at", "finished_at", "row_count", "error"], title="last run")
-        render.records(data["quality"], ["check_name", "severity", "passed", "measured", "threshold", "message"], title="quality (last run)")
+        render.records(
+            [data["last_run"]],
+            ["id", "status", "started_at", "finished_at", "row_count", "error"],
+            title="last run",
+        )
+        render.records(
+            data["quality"],
+            ["check_name", "severity", "passed", "measured", "threshold", "message"],
+            title="quality (last run)",
+        )
 
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help="One SELECT; products are tables named <domain>.<name>.")],
+    sql: Annotated[
+        str, typer.Argument(help="One SELECT; products are tables named <domain>.<name>.")
+    ],
     limit: Annotated[int | None, typer.Option(min=1, help="Return at most this many rows.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     mesh: MeshOption = None,
@@ -233,7 +276,9 @@ def schema(
     kind: Annotated[
         str | None, typer.Argument(help="Mesh, Domain or DataProduct (default: all three).")
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="Write <kind>.schema.json files here.")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write <kind>.schema.json files here.")
+    ] = None,
 ) -> None:
     """Print the JSON Schema of the spec files (for editor autocompletion)."""
     from meshkit.spec.jsonschema import json_schemas
@@ -250,14 +295,50 @@ def schema(
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo mesh.")] = Path("demo-mesh"),
+    directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo mesh.")] = Path(
+        "demo-mesh"
+    ),
     scale: Annotated[float, typer.Option(min=0.001, max=100, help="TPC-H scale factor.")] = 0.1,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate TPC-H data, build the whole example mesh and show what was published."""
-    from meshkit.demo.run import run_demo
+    """Generate TPC-H data, build the whole example mesh, and show what was published."""
+    from meshkit.demo import copy_tree, example_mesh_path
+    from meshkit.demo.tpch import generate
 
-    run_demo(directory, scale=scale, as_json=as_json)
+    if not (directory / "mesh.yaml").is_file():
+        copy_tree(example_mesh_path(), directory)
+    say = render.err.print if as_json else render.out.print
+    say(f"mesh: {directory.resolve()}")
+    with render.err.status(f"generating TPC-H data at scale factor {scale}"):
+        generate(directory / "data", scale=scale, progress=lambda msg: None)
+    say(f"data: TPC-H scale factor {scale} in {(directory / 'data').resolve()}")
+    with _workspace(directory) as ws:
+        ws.validate()
+        results = _build_with_progress(ws, [], [], [], quiet=as_json)
+        if as_json:
+            render.print_json(
+                {"ok": all(r.ok for r in results), "results": [r.to_dict() for r in results]}
+            )
+        else:
+            render.build_results(results)
+            render.records(
+                ws.list_products(),
+                ["id", "version", "owner", "published", "rows", "last_run"],
+                title="the catalog",
+            )
+            sample = (
+                "select o_orderstatus, count(*) as orders from sales.orders group by all order by 1"
+            )
+            say(f"$ meshkit query {sample!r}")
+            render.arrow_table(ws.query(sample))
+            say(
+                "next: cd into the mesh and try `meshkit show sales.orders`, or make a check fail: "
+                "remove P from the accepted values of o_orderstatus in "
+                "domains/sales/products/orders/dataproduct.yaml and run `meshkit build sales.orders`"
+            )
+    failures = [r.error for r in results if r.error is not None]
+    if failures:
+        raise typer.Exit(max(e.exit_code for e in failures))
 
 
 def main() -> None:
@@ -272,9 +353,13 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         render.err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
-    except _click_exception() as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: bad flag, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            render.err.print(f"error: {exc}")
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     except Exception:
         if os.environ.get("MESHKIT_DEBUG"):
             traceback.print_exc()
@@ -284,9 +369,3 @@ def main() -> None:
         )
         sys.exit(EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-def _click_exception() -> type[Any]:
-    import click
-
-    return click.ClickException

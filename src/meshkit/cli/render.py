@@ -80,7 +80,9 @@ def _samples(samples: Sequence[dict[str, Any]], console: Console = err) -> None:
 def build_results(results: Sequence[BuildResult]) -> None:
     table = Table(title="build results")
     for name in ("product", "status", "version", "rows", "checks", "seconds"):
-        table.add_column(name, justify="right" if name in ("version", "rows", "seconds") else "left")
+        table.add_column(
+            name, justify="right" if name in ("version", "rows", "seconds") else "left"
+        )
     for r in results:
         failed = [c for c in r.checks if not c.passed]
         checks = f"{len(r.checks) - len(failed)}/{len(r.checks)} passed" if r.checks else "-"
@@ -115,7 +117,12 @@ def arrow_table(data: pa.Table, *, title: str | None = None, max_rows: int = 50)
         table.add_row(*(Text("NULL" if v is None else str(v)) for v in row.values()))
     out.print(table)
     if data.num_rows > max_rows:
-        out.print(Text(f"... {data.num_rows - max_rows:,} more rows (use --limit, --json or --csv)", style="dim"))
+        out.print(
+            Text(
+                f"... {data.num_rows - max_rows:,} more rows (use --limit, --json or --csv)",
+                style="dim",
+            )
+        )
     else:
         out.print(Text(f"{data.num_rows:,} row(s)", style="dim"))
 
@@ -129,7 +136,9 @@ def kv_table(rows: Sequence[tuple[str, Any]], *, title: str | None = None) -> No
     out.print(table)
 
 
-def records(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, title: str | None = None) -> None:
+def records(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], *, title: str | None = None
+) -> None:
     table = Table(title=title)
     for name in columns:
         table.add_column(name, overflow="fold")

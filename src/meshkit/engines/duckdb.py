@@ -22,7 +22,12 @@ from meshkit.engines.sql import (
 from meshkit.errors import BuildError, InputError
 
 _PYTHON_OUTPUT = "__meshkit_python_output"
-_READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json", "ndjson": "read_json"}
+_READERS = {
+    "parquet": "read_parquet",
+    "csv": "read_csv",
+    "json": "read_json",
+    "ndjson": "read_json",
+}
 
 
 class DuckDBEngine:
@@ -60,7 +65,10 @@ class DuckDBSession:
             self.con.execute(create_view(source.name, query).sql(dialect=DIALECT))
             # Binding the view now surfaces unreadable files and bad options at the input.
             self.con.execute(
-                exp.select(exp.Star()).from_(exp.table_(source.name, quoted=True)).limit(0).sql(dialect=DIALECT)
+                exp.select(exp.Star())
+                .from_(exp.table_(source.name, quoted=True))
+                .limit(0)
+                .sql(dialect=DIALECT)
             )
         except duckdb.Error as err:
             raise InputError(
@@ -89,16 +97,20 @@ class DuckDBSession:
         """DuckDB's type for each Arrow column, so Python output meets the same contract."""
         self.con.register(_PYTHON_OUTPUT, pa.Table.from_batches([], schema=schema))
         try:
-            return self.describe(exp.select(exp.Star()).from_(exp.table_(_PYTHON_OUTPUT, quoted=True)))
+            return self.describe(
+                exp.select(exp.Star()).from_(exp.table_(_PYTHON_OUTPUT, quoted=True))
+            )
         finally:
             self.con.unregister(_PYTHON_OUTPUT)
 
     def relation(self, name: str) -> duckdb.DuckDBPyRelation:
         return self.con.table(name)
 
-    def fetch(self, query: exp.Expression, params: Sequence[Any] = ()) -> pa.Table:
+    def fetch(self, query: exp.Expr, params: Sequence[Any] = ()) -> pa.Table:
         try:
-            return self.con.sql(query.sql(dialect=DIALECT), params=list(params) or None).to_arrow_table()
+            return self.con.sql(
+                query.sql(dialect=DIALECT), params=list(params) or None
+            ).to_arrow_table()
         except duckdb.Error as err:
             raise BuildError(f"query failed: {_first_line(err)}") from err
 

@@ -10,7 +10,7 @@ from sqlglot import exp
 DIALECT = "duckdb"
 
 
-def literal(value: Any) -> exp.Expression:
+def literal(value: Any) -> exp.Expr:
     """A Python value as a DuckDB literal; dicts become struct literals ({'a': 'INT'})."""
     if isinstance(value, Mapping):
         return exp.Struct(
@@ -26,7 +26,7 @@ def literal(value: Any) -> exp.Expression:
 
 def table_function(name: str, paths: Sequence[str], options: Mapping[str, Any]) -> exp.Table:
     """`read_parquet(['a', 'b'], key = value, ...)` as a FROM item."""
-    args: list[exp.Expression] = [exp.Array(expressions=[exp.Literal.string(p) for p in paths])]
+    args: list[exp.Expr] = [exp.Array(expressions=[exp.Literal.string(p) for p in paths])]
     args += [exp.EQ(this=exp.column(k), expression=literal(v)) for k, v in options.items()]
     return exp.Table(this=exp.Anonymous(this=name, expressions=args))
 
@@ -50,7 +50,7 @@ def empty_relation(columns: Sequence[tuple[str, str]]) -> exp.Select:
     ).where(exp.false())
 
 
-def project(query: exp.Expression, columns: Sequence[str]) -> exp.Select:
+def project(query: exp.Expr, columns: Sequence[str]) -> exp.Select:
     """`SELECT "a", "b" FROM (query)`: the contract's columns, in the contract's order."""
     return exp.select(*(exp.column(c, quoted=True) for c in columns)).from_(
         exp.paren(query.copy()).as_("_out") if isinstance(query, exp.Query) else query.copy()
@@ -64,9 +64,7 @@ def copy_to_parquet(query: exp.Query, dest: str, *, per_thread: bool = True) -> 
     ]
     if per_thread:
         params.append(exp.CopyParameter(this=exp.var("PER_THREAD_OUTPUT"), expression=exp.true()))
-        params.append(
-            exp.CopyParameter(this=exp.var("OVERWRITE_OR_IGNORE"), expression=exp.true())
-        )
+        params.append(exp.CopyParameter(this=exp.var("OVERWRITE_OR_IGNORE"), expression=exp.true()))
     return exp.Copy(
         this=exp.paren(query), kind=False, files=[exp.Literal.string(dest)], params=params
     )

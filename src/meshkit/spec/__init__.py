@@ -4,4 +4,13 @@ from meshkit.spec.loader import find_root, load_mesh
 from meshkit.spec.mesh import Domain, Mesh, Product
 from meshkit.spec.models import DataProductSpec, DomainSpec, MeshSpec
 
-__all__ = ["DataProductSpec", "Domain", "DomainSpec", "Mesh", "MeshSpec", "Product", "find_root", "load_mesh"]
+__all__ = [
+    "DataProductSpec",
+    "Domain",
+    "DomainSpec",
+    "Mesh",
+    "MeshSpec",
+    "Product",
+    "find_root",
+    "load_mesh",
+]

@@ -37,7 +37,9 @@ def find_root(start: Path) -> Path:
     )
 
 
-def _parse(file: Path, model: type[M], kind: str, problems: list[Problem]) -> tuple[M, CommentedMap] | None:
+def _parse(
+    file: Path, model: type[M], kind: str, problems: list[Problem]
+) -> tuple[M, CommentedMap] | None:
     try:
         raw = read_yaml(file)
     except YamlSyntaxError as err:
@@ -80,7 +82,9 @@ def _read_transform(product: Product, problems: list[Problem]) -> None:
     if transform.query is not None:
         product.transform_text = transform.query
         return
-    relative = transform.sql if transform.sql is not None else (transform.python or "").split(":")[0]
+    relative = (
+        transform.sql if transform.sql is not None else (transform.python or "").split(":")[0]
+    )
     key = "sql" if transform.sql is not None else "python"
     file = product.folder / relative
     try:
@@ -92,7 +96,9 @@ def _read_transform(product: Product, problems: list[Problem]) -> None:
             product.problem(
                 f"transform file '{relative}' does not exist in {product.folder}",
                 ["transform", key],
-                hint=f"files here: {', '.join(siblings)}" if siblings else "create it next to dataproduct.yaml",
+                hint=f"files here: {', '.join(siblings)}"
+                if siblings
+                else "create it next to dataproduct.yaml",
             )
         )
     except (OSError, UnicodeDecodeError) as err:
@@ -120,7 +126,9 @@ def load_mesh(root: Path) -> Mesh:
                 hint="create domains/<domain>/domain.yaml (see `meshkit init`)",
             )
         )
-    for domain_dir in sorted(p for p in domains_dir.glob("*") if p.is_dir()) if domains_dir.is_dir() else []:
+    for domain_dir in (
+        sorted(p for p in domains_dir.glob("*") if p.is_dir()) if domains_dir.is_dir() else []
+    ):
         domain_file = domain_dir / DOMAIN_FILE
         if not domain_file.is_file():
             problems.append(
@@ -174,7 +182,9 @@ def load_mesh(root: Path) -> Mesh:
     if parsed_mesh is None:
         raise SpecError(sorted_problems(problems))
     mesh_spec, mesh_raw = parsed_mesh
-    mesh = Mesh(file=mesh_file, raw=mesh_raw, spec=mesh_spec, root=root, domains=domains, products=products)
+    mesh = Mesh(
+        file=mesh_file, raw=mesh_raw, spec=mesh_spec, root=root, domains=domains, products=products
+    )
     from meshkit.spec.validate import cross_check
 
     problems.extend(cross_check(mesh))

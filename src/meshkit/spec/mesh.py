@@ -24,7 +24,9 @@ class Located:
 
     def problem(self, message: str, loc: Loc = (), *, hint: str | None = None) -> Problem:
         line, column = position(self.raw, loc)
-        return Problem(message, file=self.file, path=dotted(loc), line=line, column=column, hint=hint)
+        return Problem(
+            message, file=self.file, path=dotted(loc), line=line, column=column, hint=hint
+        )
 
 
 @dataclass

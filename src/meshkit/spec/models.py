@@ -27,7 +27,9 @@ from sqlglot import exp
 API_VERSION = "meshkit/v1"
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+)
 PRODUCT_ID_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
@@ -147,7 +149,7 @@ class MeshSpec(Spec):
     kind: Literal["Mesh"]
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     description: str = ""
-    settings: MeshSettings = MeshSettings()  # type: ignore[call-arg]
+    settings: MeshSettings = MeshSettings()
 
 
 # ------------------------------------------------------------------------------------- domain

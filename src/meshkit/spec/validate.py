@@ -13,14 +13,29 @@ from sqlglot import exp
 
 from meshkit.errors import Problem
 from meshkit.spec.mesh import Mesh, Product
-from meshkit.spec.models import PatternCheck, SqlCheck
+from meshkit.spec.models import FileFormat, PatternCheck, SqlCheck
 from meshkit.spec.yamlpos import did_you_mean
 
-_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
-_TEMPORAL = ("DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
+_FORMATS: dict[str, FileFormat] = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+_TEMPORAL = (
+    "DATE",
+    "TIMESTAMP",
+    "TIMESTAMPTZ",
+    "TIMESTAMP WITH TIME ZONE",
+    "TIMESTAMP_NS",
+    "TIMESTAMP_MS",
+    "TIMESTAMP_S",
+)
 
 
-def infer_format(path: str) -> str | None:
+def infer_format(path: str) -> FileFormat | None:
     name = path.lower().removesuffix(".gz").removesuffix(".zst")
     return next((fmt for ext, fmt in _FORMATS.items() if name.endswith(ext)), None)
 
@@ -47,7 +62,9 @@ def _check_product(mesh: Mesh, product: Product) -> Iterator[Problem]:
             yield product.problem(
                 f"input '{port.name}' refers to unknown product '{port.product}'",
                 ["inputs", i, "product"],
-                hint=f"did you mean '{guess}'?" if guess else f"known products: {', '.join(sorted(mesh.products)) or 'none'}",
+                hint=f"did you mean '{guess}'?"
+                if guess
+                else f"known products: {', '.join(sorted(mesh.products)) or 'none'}",
             )
         if port.product == product.id:
             yield product.problem(
@@ -92,12 +109,16 @@ def _check_product(mesh: Mesh, product: Product) -> Iterator[Problem]:
             )
         if isinstance(check, SqlCheck):
             yield from _check_sql_check(product, check, i)
-        if check.type == "freshness" and isinstance(column, str) and column.lower() in columns:
-            if not columns[column.lower()].type.upper().startswith(_TEMPORAL):
-                yield product.problem(
-                    f"freshness needs a date or timestamp column; '{column}' is {columns[column.lower()].type}",
-                    ["quality", i, "column"],
-                )
+        if (
+            check.type == "freshness"
+            and isinstance(column, str)
+            and column.lower() in columns
+            and not columns[column.lower()].type.upper().startswith(_TEMPORAL)
+        ):
+            yield product.problem(
+                f"freshness needs a date or timestamp column; '{column}' is {columns[column.lower()].type}",
+                ["quality", i, "column"],
+            )
     labels = [c.label() for c in spec.quality]
     for i, label in enumerate(labels):
         if labels.index(label) != i:
@@ -115,9 +136,12 @@ def _check_product(mesh: Mesh, product: Product) -> Iterator[Problem]:
                 f"{columns[spec.retention.column.lower()].type}",
                 ["retention", "column"],
             )
-    if spec.slo is not None and spec.slo.freshness.column is not None:
-        if (problem := missing(spec.slo.freshness.column, ["slo", "freshness", "column"])) is not None:
-            yield problem
+    slo_column = spec.slo.freshness.column if spec.slo is not None else None
+    if (
+        slo_column is not None
+        and (problem := missing(slo_column, ["slo", "freshness", "column"])) is not None
+    ):
+        yield problem
     if spec.schedule is not None:
         if not croniter.is_valid(spec.schedule.cron):
             yield product.problem(
@@ -196,12 +220,19 @@ def check_sql(product: Product) -> Iterator[Problem]:
             yield _sql_problem(
                 product,
                 f"SQL reads table '{table.name}', which is not an input port",
-                hint=f"did you mean '{guess}'?" if guess else f"declare it under inputs (ports: {', '.join(sorted(ports))})",
+                hint=f"did you mean '{guess}'?"
+                if guess
+                else f"declare it under inputs (ports: {', '.join(sorted(ports))})",
             )
 
 
 def _sql_problem(
-    product: Product, message: str, *, line: int | None = None, column: int | None = None, hint: str | None = None
+    product: Product,
+    message: str,
+    *,
+    line: int | None = None,
+    column: int | None = None,
+    hint: str | None = None,
 ) -> Problem:
     if product.transform_file is not None:
         return Problem(message, file=product.transform_file, line=line, column=column, hint=hint)
@@ -213,10 +244,16 @@ def _check_sql_check(product: Product, check: SqlCheck, index: int) -> Iterator[
     try:
         parsed = sqlglot.parse_one(check.query, dialect="duckdb")
     except sqlglot.ParseError as err:
-        yield product.problem(f"custom check SQL does not parse: {err.errors[0].get('description') if err.errors else err}", ["quality", index, "query"])
+        yield product.problem(
+            f"custom check SQL does not parse: {err.errors[0].get('description') if err.errors else err}",
+            ["quality", index, "query"],
+        )
         return
     if not isinstance(parsed, exp.Query):
-        yield product.problem("a custom check must be a SELECT returning the failing rows", ["quality", index, "query"])
+        yield product.problem(
+            "a custom check must be a SELECT returning the failing rows",
+            ["quality", index, "query"],
+        )
 
 
 def _check_python(product: Product) -> Iterator[Problem]:
@@ -239,7 +276,9 @@ def _check_python(product: Product) -> Iterator[Problem]:
         yield product.problem(
             f"function '{function}' is not defined in {product.transform_file}",
             ["transform", "python"],
-            hint=f"did you mean '{guess}'?" if guess else f"functions there: {', '.join(defined) or 'none'}",
+            hint=f"did you mean '{guess}'?"
+            if guess
+            else f"functions there: {', '.join(defined) or 'none'}",
         )
 
 
@@ -256,12 +295,14 @@ def _check_cycles(mesh: Mesh) -> Iterator[Problem]:
             if upstream not in mesh.products:
                 continue
             if state.get(upstream) == 1:
-                cycle = [*stack[stack.index(upstream):], upstream]
+                cycle = [*stack[stack.index(upstream) :], upstream]
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
                     product = mesh.products[node]
-                    index = next(i for i, p in enumerate(product.spec.inputs) if p.product == upstream)
+                    index = next(
+                        i for i, p in enumerate(product.spec.inputs) if p.product == upstream
+                    )
                     yield product.problem(
                         f"dependency cycle: {' <- '.join(cycle)}",
                         ["inputs", index, "product"],

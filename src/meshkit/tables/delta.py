@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from meshkit.errors import ConflictError, NotFoundError
 
@@ -89,7 +89,7 @@ class DeltaTables:
         dt = self.open(table, version)
         if dt is None:
             return None
-        schema = pa.schema(dt.schema().to_arrow())  # type: ignore[arg-type]
+        schema = pa.schema(dt.schema().to_arrow())
         return Snapshot(uri=str(table), version=dt.version(), files=dt.file_uris(), schema=schema)
 
     def commit(
@@ -125,7 +125,7 @@ class DeltaTables:
             else:
                 dt = DeltaTable(str(table), version=read_version)
                 dt.create_write_transaction(
-                    actions, mode="overwrite", schema=delta_schema, commit_properties=props
+                    list[AddAction | RemoveAction](actions), mode="overwrite", schema=delta_schema, commit_properties=props
                 )
         except CommitFailedError as err:
             raise ConflictError(

@@ -1,0 +1,1 @@
+"""Building data products: planning, inputs, transform, contract, quality gate."""

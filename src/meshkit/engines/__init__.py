@@ -1,0 +1,1 @@
+"""Compute engines behind one small interface (DuckDB by default)."""
