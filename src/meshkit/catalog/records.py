@@ -48,6 +48,17 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
+    # pyarrow scalars (``.as_py()``) and numpy values (``.item()``, ``.tolist()``) know their
+    # Python value.
+    for unwrap in ("as_py", "item", "tolist"):
+        method = getattr(value, unwrap, None)
+        if callable(method):
+            try:
+                plain = method()
+            except (TypeError, ValueError):
+                continue
+            if plain is not value:
+                return jsonable(plain)
     return str(value)
 
 

@@ -15,6 +15,11 @@ from meshkit.catalog.models import Base
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Batch mode drops and recreates tables; with foreign keys enforced that would trip
+        # over rows in child tables mid-migration. Deferring checks to COMMIT still verifies
+        # the end result (``PRAGMA foreign_keys`` itself cannot change inside a transaction).
+        connection.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

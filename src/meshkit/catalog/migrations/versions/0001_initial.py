@@ -11,6 +11,7 @@ keep creating the schema it was released with even after the models move on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,7 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _timestamp(name: str, *, nullable: bool = False) -> sa.Column[sa.DateTime]:
+def _timestamp(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
@@ -50,9 +51,7 @@ def upgrade() -> None:
         sa.Column("spec_hash", sa.String(), nullable=False),
         _timestamp("updated_at"),
         sa.PrimaryKeyConstraint("id", name="pk_products"),
-        sa.ForeignKeyConstraint(
-            ["domain"], ["domains.name"], name="fk_products_domain_domains"
-        ),
+        sa.ForeignKeyConstraint(["domain"], ["domains.name"], name="fk_products_domain_domains"),
     )
     op.create_table(
         "runs",

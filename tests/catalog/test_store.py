@@ -1,0 +1,568 @@
+"""Behaviour of ``Catalog`` against a real database (SQLite, and PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshkit.catalog import Catalog, QualityRecord
+from meshkit.errors import CatalogError, NotFoundError
+
+
+def _add_domain(catalog: Catalog, name: str = "sales", **overrides: Any) -> None:
+    fields: dict[str, Any] = {
+        "description": "Sales domain",
+        "type": "source-aligned",
+        "owner_team": "team-sales",
+        "spec": {"name": name, "owners": ["a@example.com"]},
+    }
+    fields.update(overrides)
+    catalog.upsert_domain(name=name, **fields)
+
+
+def _add_product(catalog: Catalog, domain: str, name: str, **overrides: Any) -> str:
+    product_id = f"{domain}.{name}"
+    fields: dict[str, Any] = {
+        "version": "1.0.0",
+        "status": "active",
+        "description": f"The {name} of {domain}",
+        "tags": [],
+        "owners": {"team": f"team-{domain}"},
+        "spec": {"name": name},
+        "spec_hash": "hash-1",
+    }
+    fields.update(overrides)
+    catalog.upsert_product(id=product_id, domain=domain, name=name, **fields)
+    return product_id
+
+
+def _published_run(catalog: Catalog, product_id: str) -> str:
+    run_id = catalog.start_run(product_id=product_id, spec_hash="hash-1")
+    catalog.finish_run(run_id, status="success", timings={"total": 0.1})
+    return run_id
+
+
+def _assert_utc(value: datetime) -> None:
+    assert value.tzinfo is not None
+    assert value.utcoffset() is not None
+    assert value.utcoffset() == UTC.utcoffset(value)
+    assert abs((datetime.now(UTC) - value).total_seconds()) < 300
+
+
+# -- opening ----------------------------------------------------------------------------------
+
+
+def test_opening_twice_keeps_data_and_schema(catalog_url: str) -> None:
+    with Catalog(catalog_url) as first:
+        _add_domain(first)
+    with Catalog(catalog_url) as second, Catalog.for_url(catalog_url) as third:
+        assert [d.name for d in second.domains()] == ["sales"]
+        assert [d.name for d in third.domains()] == ["sales"]
+
+
+def test_sqlite_catalog_creates_its_directory_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "catalog.db"
+    with Catalog(f"sqlite:///{path}") as catalog:
+        _add_domain(catalog)
+    assert path.is_file()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    conn.close()
+
+
+def test_closed_catalog_refuses_work(catalog_url: str) -> None:
+    catalog = Catalog(catalog_url)
+    catalog.close()
+    catalog.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        catalog.domains()
+
+
+# -- domains and products ---------------------------------------------------------------------
+
+
+def test_domain_upsert_and_read_back(catalog: Catalog) -> None:
+    _add_domain(catalog, "sales")
+    _add_domain(catalog, "finance", description="Money")
+    _add_domain(catalog, "sales", description="Updated", spec={"v": 2})
+
+    domains = catalog.domains()
+    assert [d.name for d in domains] == ["finance", "sales"]
+    sales = domains[1]
+    assert sales.description == "Updated"
+    assert sales.type == "source-aligned"
+    assert sales.owner_team == "team-sales"
+    assert sales.spec == {"v": 2}
+    _assert_utc(sales.updated_at)
+
+
+def test_product_upsert_and_read_back(catalog: Catalog) -> None:
+    _add_domain(catalog, "sales")
+    product_id = _add_product(
+        catalog,
+        "sales",
+        "orders",
+        tags=["core", "PII"],
+        owners={"team": "sales", "people": ["x@example.com"]},
+        spec={"name": "orders", "schema": {"columns": [{"name": "id", "type": "int"}]}},
+    )
+    _add_product(catalog, "sales", "orders", version="1.1.0", spec_hash="hash-2", tags=["core"])
+
+    product = catalog.product(product_id)
+    assert product.id == "sales.orders"
+    assert product.domain == "sales"
+    assert product.name == "orders"
+    assert product.version == "1.1.0"
+    assert product.status == "active"
+    assert product.spec_hash == "hash-2"
+    assert product.tags == ["core"]
+    assert product.owners == {"team": "team-sales"}
+    assert product.spec == {"name": "orders"}
+    _assert_utc(product.updated_at)
+    assert [p.id for p in catalog.products()] == ["sales.orders"]
+
+
+def test_products_filter_by_domain_and_search(catalog: Catalog) -> None:
+    _add_domain(catalog, "sales")
+    _add_domain(catalog, "finance")
+    _add_product(catalog, "sales", "orders", tags=["Core"])
+    _add_product(catalog, "sales", "customers", description="Who buys", tags=["pii"])
+    _add_product(catalog, "finance", "revenue", description="Money per Customer")
+
+    assert [p.id for p in catalog.products()] == [
+        "finance.revenue",
+        "sales.customers",
+        "sales.orders",
+    ]
+    assert [p.id for p in catalog.products(domain="sales")] == ["sales.customers", "sales.orders"]
+    assert [p.id for p in catalog.products(search="CUSTOMER")] == [
+        "finance.revenue",  # description
+        "sales.customers",  # id
+    ]
+    assert [p.id for p in catalog.products(search="core")] == ["sales.orders"]  # tag
+    assert [p.id for p in catalog.products(search="PI")] == ["sales.customers"]
+    assert [p.id for p in catalog.products(domain="finance", search="pii")] == []
+    assert catalog.products(domain="nowhere") == []
+
+
+def test_product_in_unknown_domain_is_refused(catalog: Catalog) -> None:
+    with pytest.raises(NotFoundError, match="domain 'nowhere'"):
+        _add_product(catalog, "nowhere", "orders")
+
+
+def test_unknown_product_suggests_close_ids(catalog: Catalog) -> None:
+    with pytest.raises(NotFoundError) as empty:
+        catalog.product("sales.orders")
+    assert empty.value.hint is not None
+    assert "no products yet" in empty.value.hint
+
+    _add_domain(catalog, "sales")
+    _add_product(catalog, "sales", "orders")
+    _add_product(catalog, "sales", "customers")
+
+    with pytest.raises(NotFoundError) as typo:
+        catalog.product("sales.ordres")
+    assert "sales.ordres" in typo.value.message
+    assert typo.value.hint == "did you mean 'sales.orders'?"
+    assert "did you mean 'sales.orders'?" in str(typo.value)
+
+    with pytest.raises(NotFoundError) as bare_name:
+        catalog.product("customers")
+    assert bare_name.value.hint is not None
+    assert "'sales.customers'" in bare_name.value.hint
+
+    with pytest.raises(NotFoundError) as unrelated:
+        catalog.product("zzz")
+    assert unrelated.value.hint is not None
+    assert "did you mean" not in unrelated.value.hint
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+def test_run_lifecycle(catalog: Catalog) -> None:
+    assert catalog.last_run("sales.orders") is None
+    run_id = catalog.start_run(product_id="sales.orders", spec_hash="hash-1")
+    assert len(run_id) == 32
+    int(run_id, 16)  # a uuid4 hex
+
+    running = catalog.last_run("sales.orders")
+    assert running is not None
+    assert running.id == run_id
+    assert running.status == "running"
+    assert running.finished_at is None
+    assert running.duration is None
+    assert running.timings == {}
+    _assert_utc(running.started_at)
+
+    catalog.finish_run(
+        run_id,
+        status="success",
+        timings={"read": 0.5, "transform": 1.25, "publish": 2},
+        row_count=42,
+        delta_version=3,
+    )
+    done = catalog.last_run("sales.orders")
+    assert done is not None
+    assert done.status == "success"
+    assert done.timings == {"read": 0.5, "transform": 1.25, "publish": 2.0}
+    assert done.row_count == 42
+    assert done.delta_version == 3
+    assert done.error is None
+    assert done.spec_hash == "hash-1"
+    assert done.finished_at is not None
+    _assert_utc(done.finished_at)
+    assert done.finished_at >= done.started_at
+    assert done.duration is not None
+    assert done.duration >= 0
+
+
+def test_failed_run_keeps_its_error(catalog: Catalog) -> None:
+    run_id = catalog.start_run(product_id="sales.orders", spec_hash="h")
+    catalog.finish_run(run_id, status="blocked", timings={}, error="quality gate failed")
+    run = catalog.runs("sales.orders")[0]
+    assert (run.status, run.error, run.row_count) == ("blocked", "quality gate failed", None)
+
+
+def test_runs_newest_first_with_limit(catalog: Catalog) -> None:
+    orders = [catalog.start_run(product_id="sales.orders", spec_hash="h") for _ in range(4)]
+    other = catalog.start_run(product_id="finance.revenue", spec_hash="h")
+
+    assert [r.id for r in catalog.runs("sales.orders")] == orders[::-1]
+    assert [r.id for r in catalog.runs("sales.orders", limit=2)] == orders[:-3:-1]
+    assert [r.id for r in catalog.runs()] == [other, *orders[::-1]]
+    assert [r.id for r in catalog.runs(limit=1)] == [other]
+    last = catalog.last_run("sales.orders")
+    assert last is not None
+    assert last.id == orders[-1]
+
+
+def test_finishing_unknown_run_or_with_bad_status_fails(catalog: Catalog) -> None:
+    with pytest.raises(NotFoundError, match="no run 'nope'"):
+        catalog.finish_run("nope", status="success", timings={})
+    run_id = catalog.start_run(product_id="sales.orders", spec_hash="h")
+    with pytest.raises(ValueError, match="run status"):
+        catalog.finish_run(run_id, status="running", timings={})
+    with pytest.raises(ValueError, match="run status"):
+        catalog.finish_run(run_id, status="great", timings={})
+
+
+# -- quality ----------------------------------------------------------------------------------
+
+
+def test_quality_round_trip(catalog: Catalog) -> None:
+    run_id = catalog.start_run(product_id="sales.orders", spec_hash="h")
+    results = [
+        QualityRecord(
+            check_name="orders_not_null",
+            check_type="not_null",
+            column="order_id",
+            severity="error",
+            passed=True,
+            measured=0,
+            threshold=0,
+            message="no nulls in order_id",
+            samples=[],
+        ),
+        QualityRecord(
+            check_name="row_count",
+            check_type="row_count",
+            column=None,
+            severity="warning",
+            passed=False,
+            measured=12.5,
+            threshold={"min": 100, "max": None},
+            message="12.5 rows is below the minimum of 100",
+            samples=[{"order_id": 1, "status": "F", "note": None}],
+        ),
+        QualityRecord(
+            check_name="freshness",
+            check_type="freshness",
+            column="shipped",
+            severity="error",
+            passed=False,
+            measured=None,
+            threshold="1 day",
+            message="no rows at all",
+        ),
+    ]
+    catalog.record_quality(run_id, results)
+    assert catalog.quality(run_id) == results
+    assert catalog.quality("no-such-run") == []
+
+
+def test_quality_values_from_engines_are_stored_as_json(catalog: Catalog) -> None:
+    run_id = catalog.start_run(product_id="sales.orders", spec_hash="h")
+    catalog.record_quality(
+        run_id,
+        [
+            QualityRecord(
+                check_name="price_range",
+                check_type="range",
+                column="price",
+                severity="error",
+                passed=False,
+                measured=Decimal("1234.50"),
+                threshold=float("nan"),
+                message="out of range",
+                samples=[{"price": Decimal("-1.25"), "day": date(1995, 3, 15), "raw": b"\x00"}],
+            )
+        ],
+    )
+    [stored] = catalog.quality(run_id)
+    assert stored.measured == 1234.5
+    assert stored.threshold == "nan"
+    assert stored.samples == [{"price": -1.25, "day": "1995-03-15", "raw": "AA=="}]
+
+
+def test_quality_needs_a_known_run_and_severity(catalog: Catalog) -> None:
+    record = QualityRecord("c", "not_null", "x", "error", True, 0, 0, "ok", [])
+    with pytest.raises(NotFoundError):
+        catalog.record_quality("nope", [record])
+    run_id = catalog.start_run(product_id="sales.orders", spec_hash="h")
+    with pytest.raises(ValueError, match="severity"):
+        catalog.record_quality(run_id, [QualityRecord("c", "t", None, "fatal", True, 1, 0, "", [])])
+    assert catalog.quality(run_id) == []
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+
+def test_versions_newest_first(catalog: Catalog) -> None:
+    _add_domain(catalog, "sales")
+    product_id = _add_product(catalog, "sales", "orders")
+    schema = [{"name": "order_id", "type": "bigint", "nullable": False}]
+    runs = []
+    for delta_version, semver in enumerate(["1.0.0", "1.0.1", "1.1.0"]):
+        run_id = _published_run(catalog, product_id)
+        runs.append(run_id)
+        catalog.record_version(
+            product_id=product_id,
+            semver=semver,
+            spec_hash=f"hash-{delta_version}",
+            schema=schema,
+            delta_version=delta_version,
+            row_count=10 * (delta_version + 1),
+            run_id=run_id,
+        )
+
+    versions = catalog.versions(product_id)
+    assert [v.delta_version for v in versions] == [2, 1, 0]
+    assert [v.semver for v in versions] == ["1.1.0", "1.0.1", "1.0.0"]
+    newest = versions[0]
+    assert newest.product_id == product_id
+    assert newest.schema == schema
+    assert newest.row_count == 30
+    assert newest.run_id == runs[2]
+    assert newest.spec_hash == "hash-2"
+    _assert_utc(newest.published_at)
+    assert catalog.versions("sales.nothing") == []
+
+
+def test_recording_a_delta_version_again_overwrites_it(catalog: Catalog) -> None:
+    _add_domain(catalog, "sales")
+    product_id = _add_product(catalog, "sales", "orders")
+    for row_count in (5, 7):
+        catalog.record_version(
+            product_id=product_id,
+            semver="1.0.0",
+            spec_hash="h",
+            schema=[],
+            delta_version=0,
+            row_count=row_count,
+            run_id=_published_run(catalog, product_id),
+        )
+    [version] = catalog.versions(product_id)
+    assert version.row_count == 7
+
+
+def test_versions_need_known_product_and_run(catalog: Catalog) -> None:
+    _add_domain(catalog, "sales")
+    product_id = _add_product(catalog, "sales", "orders")
+    run_id = _published_run(catalog, product_id)
+    common: dict[str, Any] = {"semver": "1.0.0", "spec_hash": "h", "schema": [], "row_count": 1}
+    with pytest.raises(NotFoundError, match=r"sales\.nope"):
+        catalog.record_version(product_id="sales.nope", delta_version=0, run_id=run_id, **common)
+    with pytest.raises(NotFoundError, match="no run"):
+        catalog.record_version(product_id=product_id, delta_version=0, run_id="nope", **common)
+
+
+# -- lineage ----------------------------------------------------------------------------------
+
+
+def _edges(catalog: Catalog, product_id: str | None = None) -> list[tuple[str, str, str]]:
+    return [(e.target, e.source_kind, e.source) for e in catalog.lineage(product_id)]
+
+
+def test_lineage_replace_semantics(catalog: Catalog) -> None:
+    catalog.set_lineage(
+        "sales.orders",
+        [
+            ("file", "data/orders/*.csv"),
+            ("database", "postgresql://reader:s3cret@db.example.com:5432/erp/public.orders"),
+            ("database", "mssql+pyodbc://sa@erp?driver=ODBC&pwd=s3cret/dbo.customers"),
+            ("file", "data/orders/*.csv"),  # duplicates collapse
+        ],
+    )
+    catalog.set_lineage("finance.revenue", [("product", "sales.orders")])
+
+    assert _edges(catalog, "sales.orders") == [
+        ("finance.revenue", "product", "sales.orders"),
+        ("sales.orders", "database", "mssql+pyodbc://sa@erp?driver=ODBC&pwd=***/dbo.customers"),
+        (
+            "sales.orders",
+            "database",
+            "postgresql://reader:***@db.example.com:5432/erp/public.orders",
+        ),
+        ("sales.orders", "file", "data/orders/*.csv"),
+    ]
+    assert "s3cret" not in json.dumps([e.to_dict() for e in catalog.lineage()])
+
+    catalog.set_lineage("sales.orders", [("file", "data/orders/*.parquet")])
+    assert _edges(catalog) == [
+        ("finance.revenue", "product", "sales.orders"),
+        ("sales.orders", "file", "data/orders/*.parquet"),
+    ]
+    assert _edges(catalog, "finance.revenue") == [("finance.revenue", "product", "sales.orders")]
+
+    catalog.set_lineage("sales.orders", [])
+    assert _edges(catalog) == [("finance.revenue", "product", "sales.orders")]
+    for edge in catalog.lineage():
+        _assert_utc(edge.updated_at)
+
+
+def test_lineage_rejects_unknown_source_kind(catalog: Catalog) -> None:
+    catalog.set_lineage("sales.orders", [("file", "a.csv")])
+    with pytest.raises(ValueError, match="source kind"):
+        catalog.set_lineage("sales.orders", [("kafka", "topic")])
+    assert _edges(catalog) == [("sales.orders", "file", "a.csv")]
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+def test_every_record_serialises_to_json(catalog: Catalog) -> None:
+    _add_domain(catalog, "sales")
+    product_id = _add_product(catalog, "sales", "orders")
+    run_id = _published_run(catalog, product_id)
+    catalog.record_version(
+        product_id=product_id,
+        semver="1.0.0",
+        spec_hash="h",
+        schema=[{"name": "id"}],
+        delta_version=0,
+        row_count=1,
+        run_id=run_id,
+    )
+    catalog.record_quality(run_id, [QualityRecord("c", "t", None, "warning", True, 1, 1, "", [])])
+    catalog.set_lineage(product_id, [("file", "x.csv")])
+
+    records = [
+        *catalog.domains(),
+        *catalog.products(),
+        *catalog.versions(product_id),
+        *catalog.runs(),
+        *catalog.quality(run_id),
+        *catalog.lineage(),
+    ]
+    assert len(records) == 6
+    for record in records:
+        as_dict = record.to_dict()
+        assert json.loads(json.dumps(as_dict)) == as_dict
+    run = catalog.runs()[0].to_dict()
+    assert datetime.fromisoformat(run["started_at"]).tzinfo is not None
+
+
+# -- concurrency ------------------------------------------------------------------------------
+
+
+def test_two_writers_share_one_catalog(catalog_url: str) -> None:
+    """Two open catalogs (as in two build processes) write at once without 'database is locked'."""
+    errors: list[BaseException] = []
+    with Catalog(catalog_url) as setup:
+        _add_domain(setup, "sales")
+
+    def build(product: str) -> None:
+        try:
+            with Catalog(catalog_url) as catalog:
+                for i in range(15):
+                    _add_domain(catalog, "sales", description=f"{product} {i}")
+                    _add_product(catalog, "sales", product, version=f"1.0.{i}")
+                    run_id = catalog.start_run(product_id=f"sales.{product}", spec_hash="h")
+                    catalog.set_lineage(f"sales.{product}", [("file", f"{product}/{i}.csv")])
+                    catalog.finish_run(run_id, status="success", timings={"total": i})
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build, args=(name,)) for name in ("a", "b", "c")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    with Catalog(catalog_url) as catalog:
+        assert len(catalog.runs(limit=100)) == 45
+        assert all(r.status == "success" for r in catalog.runs(limit=100))
+        assert [p.version for p in catalog.products()] == ["1.0.14"] * 3
+
+
+# -- failures to open -------------------------------------------------------------------------
+
+
+def _assert_tidy(error: CatalogError) -> None:
+    text = str(error)
+    assert "\n" not in text
+    for noise in ("Traceback", "sqlalche.me", "[SQL", "Background on this error"):
+        assert noise not in text
+    assert error.hint
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("definitely not a url", "not a database URL"),
+        ("mysql://root:hunter2@localhost/meshkit", "'mysql' databases are not supported"),
+        ("nonsense://x", "'nonsense' databases are not supported"),
+    ],
+)
+def test_bad_url_is_a_catalog_error(url: str, expected: str) -> None:
+    with pytest.raises(CatalogError, match=expected) as caught:
+        Catalog(url)
+    _assert_tidy(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_unreachable_postgres_is_a_catalog_error_with_masked_password() -> None:
+    url = "postgresql+psycopg://meshkit:hunter2@127.0.0.1:1/catalog?connect_timeout=2"
+    with pytest.raises(CatalogError) as caught:
+        Catalog(url)
+    _assert_tidy(caught.value)
+    text = str(caught.value)
+    assert "hunter2" not in text
+    assert "meshkit:***@127.0.0.1:1/catalog" in text
+    assert caught.value.hint is not None
+    assert "server is running" in caught.value.hint
+
+
+def test_sqlite_directory_that_cannot_exist_is_a_catalog_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(CatalogError, match="cannot open the catalog") as caught:
+        Catalog(f"sqlite:///{blocker / 'catalog.db'}")
+    _assert_tidy(caught.value)
+
+
+def test_file_that_is_not_a_database_is_a_catalog_error(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    path.write_bytes(b"this is not a sqlite database, just some text " * 100)
+    with pytest.raises(CatalogError, match="not a database") as caught:
+        Catalog(f"sqlite:///{path}")
+    _assert_tidy(caught.value)
