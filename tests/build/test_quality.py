@@ -1,0 +1,258 @@
+"""The quality gate: every check type, its measured value, threshold and PII-free samples."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+from sqlglot import exp
+
+from meshkit.build import quality
+from meshkit.engines.duckdb import DuckDBSession
+from meshkit.workspace import Workspace
+
+from conftest import MakeMesh, product_spec
+
+ORDERS_SQL = """
+copy (
+  select
+    i::bigint as id,
+    'Customer#' || lpad((i % 900)::varchar, 9, '0') as customer_name,
+    lpad((10 + i % 20)::varchar, 2, '0') || '-555-' || lpad((i % 1000)::varchar, 3, '0') || '-' || lpad((i % 10000)::varchar, 4, '0') as phone,
+    ['F', 'O', 'P'][1 + i % 3] as status,
+    round(10 + (i * 7919) % 50000 / 100.0, 2)::decimal(15,2) as amount,
+    date '1995-01-01' + (i % 1000)::int as order_date,
+    case when i % 50 = 0 then null else 'note ' || i end as comment
+  from range(20000) t(i)
+) to '{path}' (format parquet)
+"""
+
+COLUMNS = [
+    {"name": "id", "type": "bigint", "primary_key": True},
+    {"name": "customer_name", "type": "varchar", "pii": True},
+    {"name": "phone", "type": "varchar", "pii": True},
+    {"name": "status", "type": "varchar", "nullable": False},
+    {"name": "amount", "type": "decimal(15,2)"},
+    {"name": "order_date", "type": "date"},
+    {"name": "comment", "type": "varchar"},
+]
+
+
+def orders_mesh(make_mesh: MakeMesh, checks: list[dict[str, Any]], **overrides: Any) -> Path:
+    root = make_mesh(
+        {
+            "sales": {
+                "orders": product_spec(
+                    "orders", schema={"columns": COLUMNS}, quality=checks, **overrides
+                )
+            }
+        }
+    )
+    (root / "data").mkdir(exist_ok=True)
+    duckdb.execute(ORDERS_SQL.format(path=root / "data" / "orders.parquet"))
+    return root
+
+
+FAILING = [
+    ({"type": "row_count", "min": 25000}, 20000, "[25000, -]"),
+    ({"type": "row_count", "max": 100}, 20000, "[-, 100]"),
+    ({"type": "null_fraction", "column": "comment", "max": 0.01}, 0.02, 0.01),
+    ({"type": "unique", "columns": ["customer_name"]}, 20000 - 900, 0),
+    ({"type": "unique", "columns": ["status", "order_date"]}, 20000 - 3000, 0),
+    ({"type": "accepted_values", "column": "status", "values": ["F", "O"]}, 6666, ["F", "O"]),
+    ({"type": "range", "column": "amount", "min": 10, "max": 400}, None, "[10, 400]"),
+    ({"type": "range", "column": "order_date", "max": "1997-01-01"}, None, "[-, 1997-01-01]"),
+    ({"type": "pattern", "column": "phone", "pattern": r"^1\d-555-\d{3}-\d{4}$"}, 10000, None),
+    (
+        {"type": "sql", "name": "big_orders", "query": "select * from this where amount > 490"},
+        None,
+        0,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "measured", "threshold"),
+    FAILING,
+    ids=lambda v: str(v)[:40] if isinstance(v, dict) else "",
+)
+def test_failing_check_reports_measure_threshold_and_safe_samples(
+    make_mesh: MakeMesh, check: dict[str, Any], measured: Any, threshold: Any
+) -> None:
+    root = orders_mesh(make_mesh, [check])
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+        assert result.status == "failed"
+        assert type(result.error).__name__ == "QualityGateError"
+        failed = [c for c in result.checks if not c.passed]
+        assert [c.type for c in failed] == [check["type"]]
+        outcome = failed[0]
+        if measured is not None:
+            assert outcome.measured == measured
+        else:
+            assert outcome.measured > 0
+        if threshold is not None:
+            assert outcome.threshold == threshold
+        assert outcome.message
+        if check["type"] != "row_count":
+            assert outcome.samples, "failing rows are sampled"
+            for row in outcome.samples:
+                assert "customer_name" not in row
+                assert "phone" not in row
+                assert not any("Customer#" in str(v) for v in row.values())
+        assert ws.snapshot("sales.orders") is None, "nothing was published"
+        runs = ws.catalog.runs("sales.orders")
+        assert runs[0].status == "blocked"
+        stored = {q.check_name: q for q in ws.catalog.quality(runs[0].id)}
+        assert stored[outcome.name].passed is False
+        assert stored[outcome.name].samples == outcome.samples
+
+
+def test_all_checks_pass_on_good_data(make_mesh: MakeMesh) -> None:
+    checks = [
+        {"type": "row_count", "min": 1000, "max": 1_000_000},
+        {"type": "null_fraction", "column": "comment", "max": 0.05},
+        {"type": "unique", "columns": ["id"]},
+        {"type": "accepted_values", "column": "status", "values": ["F", "O", "P"]},
+        {"type": "range", "column": "amount", "min": 0, "max": 1000},
+        {"type": "range", "column": "order_date", "min": "1995-01-01", "max": "1998-12-31"},
+        {"type": "pattern", "column": "phone", "pattern": r"^\d{2}-555-\d{3}-\d{4}$"},
+        {"type": "sql", "name": "no_negative", "query": "select * from this where amount < 0"},
+    ]
+    root = orders_mesh(make_mesh, checks)
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+        assert result.ok, result.error
+        assert all(c.passed for c in result.checks)
+        # the contract's own checks come first: not null (PK + status), primary key
+        names = [c.name for c in result.checks]
+        assert names[:3] == [
+            "contract:not_null:id",
+            "contract:not_null:status",
+            "contract:primary_key:id",
+        ]
+
+
+def test_warning_is_recorded_and_published(make_mesh: MakeMesh) -> None:
+    check = {"type": "null_fraction", "column": "comment", "max": 0.0, "severity": "warning"}
+    root = orders_mesh(make_mesh, [check])
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+        assert result.ok
+        warning = next(c for c in result.checks if c.type == "null_fraction")
+        assert not warning.passed
+        assert warning.severity == "warning"
+        assert ws.snapshot("sales.orders") is not None
+        run = ws.catalog.last_run("sales.orders")
+        assert run is not None
+        assert run.status == "success"
+        assert any(not q.passed for q in ws.catalog.quality(run.id))
+
+
+@pytest.mark.parametrize(
+    ("column", "change", "kind"),
+    [
+        ("status", {"nullable": False}, "not_null"),
+        ("customer_name", {"unique": True}, "unique"),
+    ],
+)
+def test_contract_constraints_gate_publication(
+    make_mesh: MakeMesh, column: str, change: dict[str, Any], kind: str
+) -> None:
+    columns = [dict(c, **change) if c["name"] == column else c for c in COLUMNS]
+    root = make_mesh(
+        {
+            "sales": {
+                "orders": product_spec(
+                    "orders",
+                    schema={"columns": columns},
+                    transform={
+                        "query": "select * replace (case when id % 7 = 0 then null else status end as status) from raw"
+                    },
+                )
+            }
+        }
+    )
+    (root / "data").mkdir()
+    duckdb.execute(ORDERS_SQL.format(path=root / "data" / "orders.parquet"))
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+    assert result.status == "failed"
+    failed = [c for c in result.checks if not c.passed]
+    assert failed[0].type == kind
+    assert failed[0].name == f"contract:{kind}:{column}"
+
+
+def test_duplicate_primary_key_is_caught_with_samples(make_mesh: MakeMesh) -> None:
+    root = orders_mesh(
+        make_mesh, [], transform={"query": "select * replace (id % 19000 as id) from raw"}
+    )
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+    pk = next(c for c in result.checks if c.name == "contract:primary_key:id")
+    assert not pk.passed
+    assert pk.measured == 1000
+    assert pk.samples
+    assert all(row["id"] < 1000 for row in pk.samples)
+
+
+def test_freshness_uses_the_clock(make_mesh: MakeMesh, monkeypatch: pytest.MonkeyPatch) -> None:
+    check = {"type": "freshness", "column": "order_date", "max_age": "30d"}
+    root = orders_mesh(make_mesh, [check])
+    newest = datetime(1997, 9, 26, tzinfo=UTC)  # 1995-01-01 + 999 days
+    with Workspace(root) as ws:
+        monkeypatch.setattr(quality, "now", lambda: newest + timedelta(days=10))
+        (fresh,) = ws.build()
+        assert fresh.ok, fresh.error
+        monkeypatch.setattr(quality, "now", lambda: newest + timedelta(days=31))
+        (stale,) = ws.build()
+    assert stale.status == "failed"
+    check_result = next(c for c in stale.checks if c.type == "freshness")
+    assert check_result.measured == newest.isoformat()
+    assert check_result.threshold == "30d"
+    assert "31d old" in check_result.message
+
+
+class CountingSession(DuckDBSession):
+    """A real DuckDB session that counts the queries the gate sends."""
+
+    def __init__(self) -> None:
+        super().__init__(duckdb.connect())
+        self.queries: list[str] = []
+
+    def fetch(self, query: exp.Expr, params: Any = ()) -> pa.Table:
+        self.queries.append(query.sql(dialect="duckdb"))
+        return super().fetch(query, params)
+
+
+def test_builtin_checks_scan_the_data_once(make_mesh: MakeMesh) -> None:
+    checks = [
+        {"type": "row_count", "min": 1},
+        {"type": "null_fraction", "column": "comment", "max": 0.5},
+        {"type": "unique", "columns": ["id"]},
+        {"type": "accepted_values", "column": "status", "values": ["F", "O", "P"]},
+        {"type": "range", "column": "amount", "min": 0},
+        {"type": "pattern", "column": "status", "pattern": "[FOP]"},
+        {"type": "freshness", "column": "order_date", "max_age": "100000d"},
+    ]
+    root = orders_mesh(make_mesh, checks)
+    with Workspace(root) as ws:
+        product = ws.mesh.products["sales.orders"]
+        session = CountingSession()
+        from meshkit.engines.base import Source
+
+        session.register(
+            Source(
+                name=quality.STAGED, reader="parquet", paths=[str(root / "data" / "orders.parquet")]
+            )
+        )
+        rows, results = quality.run_checks(product, session)
+        session.close()
+    assert rows == 20000
+    assert len(results) == 2 + 1 + len(checks)  # not_null x2, primary key, declared checks
+    assert all(r.passed for r in results), [r.message for r in results if not r.passed]
+    assert len(session.queries) == 1, session.queries

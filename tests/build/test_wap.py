@@ -1,0 +1,371 @@
+"""Write-audit-publish end to end: versions, gating, contract checks before writing, lineage."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import sqlalchemy
+from deltalake import DeltaTable
+
+from meshkit.errors import ContractError, InputError, NotFoundError
+from meshkit.workspace import Workspace
+
+from conftest import MakeMesh, product_spec
+
+ID_AMOUNT = [
+    {"name": "id", "type": "bigint", "primary_key": True},
+    {"name": "amount", "type": "double"},
+]
+
+
+def write_orders(root: Path, rows: int, *, offset: int = 0) -> None:
+    (root / "data").mkdir(exist_ok=True)
+    duckdb.execute(
+        f"copy (select (i + {offset})::bigint as id, (i * 1.5)::double as amount from range({rows}) t(i)) "
+        f"to '{root / 'data' / 'orders.parquet'}' (format parquet)"
+    )
+
+
+def two_products(make_mesh: MakeMesh, **orders: Any) -> Path:
+    root = make_mesh(
+        {
+            "sales": {
+                "orders": product_spec("orders", schema={"columns": ID_AMOUNT}, **orders),
+                "totals": product_spec(
+                    "totals",
+                    inputs=[{"name": "orders", "product": "sales.orders"}],
+                    transform={
+                        "query": "select count(*) as orders, sum(amount) as total from orders"
+                    },
+                    schema={
+                        "columns": [
+                            {"name": "orders", "type": "bigint"},
+                            {"name": "total", "type": "double"},
+                        ]
+                    },
+                ),
+            }
+        }
+    )
+    write_orders(root, 1000)
+    return root
+
+
+def test_each_build_is_a_new_version_and_old_ones_stay_readable(make_mesh: MakeMesh) -> None:
+    root = two_products(make_mesh)
+    with Workspace(root) as ws:
+        first = ws.build()
+        assert [r.status for r in first] == ["published", "published"]
+        write_orders(root, 1500)
+        second = ws.build()
+        assert [r.delta_version for r in second] == [1, 1]
+        table = ws.table_of("sales.orders")
+        assert DeltaTable(str(table), version=0).count() == 1000
+        assert DeltaTable(str(table)).count() == 1500
+        assert ws.query("select orders from sales.totals").to_pylist() == [{"orders": 1500}]
+        versions = ws.catalog.versions("sales.orders")
+        assert [(v.delta_version, v.row_count) for v in versions] == [(1, 1500), (0, 1000)]
+        history = DeltaTable(str(table)).history()
+        assert history[0]["meshkit.product"] == "sales.orders"
+        assert history[0]["meshkit.run_id"] == second[0].run_id
+
+
+def test_failed_gate_keeps_previous_version_and_skips_downstream(make_mesh: MakeMesh) -> None:
+    root = two_products(make_mesh, quality=[{"type": "row_count", "max": 1200}])
+    with Workspace(root) as ws:
+        assert all(r.ok for r in ws.build())
+        write_orders(root, 2000)
+        orders, totals = ws.build()
+        assert orders.status == "failed"
+        assert totals.status == "skipped"
+        assert "sales.orders failed" in totals.error.message  # type: ignore[union-attr]
+        table = ws.table_of("sales.orders")
+        assert DeltaTable(str(table)).version() == 0
+        assert DeltaTable(str(table)).count() == 1000
+        assert ws.query("select count(*) as n from sales.orders").to_pylist() == [{"n": 1000}]
+        # the staged files of the failed build are gone
+        assert [p.name for p in (table / "data").iterdir()] == [
+            ws.catalog.versions("sales.orders")[0].run_id
+        ]
+
+
+def test_contract_mismatch_is_found_before_writing(make_mesh: MakeMesh) -> None:
+    root = two_products(make_mesh, transform={"query": "select id::integer as id, amount from raw"})
+    with Workspace(root) as ws:
+        result = ws.build(["sales.orders"])[0]
+        assert isinstance(result.error, ContractError)
+        assert "'id' is INT" in result.error.violations[0].message
+        assert "CAST(id AS BIGINT)" in (result.error.violations[0].hint or "")
+        assert result.timings.get("audit") is None, "no data was staged or audited"
+        table = ws.table_of("sales.orders")
+        assert not (table / "data").exists() or not any((table / "data").iterdir())
+        assert ws.snapshot("sales.orders") is None
+
+
+def test_validate_checks_sql_against_schema_without_data(make_mesh: MakeMesh) -> None:
+    root = two_products(make_mesh)
+    spec = root / "domains/sales/products/totals/dataproduct.yaml"
+    spec.write_text(
+        spec.read_text().replace("sum(amount) as total", "sum(amount) as total, 1 as extra")
+    )
+    with Workspace(root) as ws:
+        from meshkit.errors import SpecError
+
+        with pytest.raises(SpecError) as info:
+            ws.validate()
+    (problem,) = info.value.problems
+    assert "outputs column 'extra'" in problem.message
+    assert problem.file == spec.resolve()
+    assert problem.line is not None
+
+
+def test_lineage_and_runs_are_recorded(make_mesh: MakeMesh) -> None:
+    root = two_products(make_mesh)
+    with Workspace(root) as ws:
+        ws.build()
+        edges = {(e.target, e.source_kind, e.source) for e in ws.catalog.lineage()}
+        assert ("sales.orders", "file", "data/orders.parquet") in edges
+        assert ("sales.totals", "product", "sales.orders") in edges
+        run = ws.catalog.last_run("sales.totals")
+        assert run is not None
+        assert run.status == "success"
+        assert set(run.timings) == {"ingest", "transform", "audit", "publish"}
+        details = ws.show("sales.totals")
+        assert details.versions[0].row_count == 1
+
+
+def test_select_downstream_and_upstream(make_mesh: MakeMesh) -> None:
+    root = two_products(make_mesh)
+    with Workspace(root) as ws:
+        assert ws.plan(downstream=["sales.orders"]) == ["sales.orders", "sales.totals"]
+        assert ws.plan(upstream=["sales.totals"]) == ["sales.orders", "sales.totals"]
+        assert ws.plan(["sales.totals"]) == ["sales.totals"]
+        with pytest.raises(NotFoundError, match=r"did you mean 'sales\.orders'"):
+            ws.plan(["sales.ordrs"])
+        (only,) = ws.build(["sales.totals"])
+        assert isinstance(only.error, InputError)
+        assert "never been published" in only.error.message
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "arrow", "relation"])
+def test_python_transform(make_mesh: MakeMesh, kind: str) -> None:
+    bodies = {
+        "pandas": "df = raw.df()\n    df['amount'] = df['amount'] * 2\n    return df",
+        "polars": "import polars as pl\n    return raw.pl().with_columns(pl.col('amount') * 2)",
+        "arrow": "import pyarrow.compute as pc\n    t = raw.to_arrow_table()\n    return t.set_column(1, 'amount', pc.multiply(t['amount'], 2))",
+        "relation": "return raw.project('id, amount * 2 as amount')",
+    }
+    code = f"def build(raw):\n    {bodies[kind]}\n"
+    root = make_mesh(
+        {
+            "sales": {
+                "orders": product_spec(
+                    "orders",
+                    schema={"columns": ID_AMOUNT},
+                    transform={"python": "transform.py:build"},
+                )
+            }
+        },
+        files={"domains/sales/products/orders/transform.py": code},
+    )
+    write_orders(root, 100)
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+        assert result.ok, result.error
+        assert ws.query("select sum(amount) as s from sales.orders").to_pylist() == [
+            {"s": 2 * 1.5 * sum(range(100))}
+        ]
+
+
+def test_python_transform_errors_are_reported(make_mesh: MakeMesh) -> None:
+    code = "def build(raw):\n    return {'not': 'a table'}\n\ndef boom(raw):\n    raise ValueError('bad input')\n"
+    root = make_mesh(
+        {
+            "sales": {
+                "orders": product_spec(
+                    "orders",
+                    schema={"columns": ID_AMOUNT},
+                    transform={"python": "transform.py:build"},
+                )
+            }
+        },
+        files={"domains/sales/products/orders/transform.py": code},
+    )
+    write_orders(root, 10)
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+    assert "returned builtins.dict" in str(result.error)
+    spec = root / "domains/sales/products/orders/dataproduct.yaml"
+    spec.write_text(spec.read_text().replace("transform.py:build", "transform.py:boom"))
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+    assert "raised ValueError: bad input" in str(result.error)
+
+
+def test_python_output_is_held_to_the_contract(make_mesh: MakeMesh) -> None:
+    code = "def build(raw):\n    return raw.project('id::varchar as id, amount')\n"
+    root = make_mesh(
+        {
+            "sales": {
+                "orders": product_spec(
+                    "orders", schema={"columns": ID_AMOUNT}, transform={"python": "t.py:build"}
+                )
+            }
+        },
+        files={"domains/sales/products/orders/t.py": code},
+    )
+    write_orders(root, 10)
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+    assert isinstance(result.error, ContractError)
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def test_file_formats_and_globs(make_mesh: MakeMesh) -> None:
+    columns = [{"name": "id", "type": "bigint"}, {"name": "name", "type": "varchar"}]
+    union = " union all ".join(f"select id, name from {p}" for p in ("pq", "csv", "js", "nd"))
+    root = make_mesh(
+        {
+            "sales": {
+                "mixed": product_spec(
+                    "mixed",
+                    inputs=[
+                        {"name": "pq", "file": "data/parts/*.parquet"},
+                        {
+                            "name": "csv",
+                            "file": "data/people.txt",
+                            "format": "csv",
+                            "options": {"delim": "|", "header": True},
+                        },
+                        {"name": "js", "file": "data/people.json"},
+                        {"name": "nd", "file": "data/people.ndjson"},
+                    ],
+                    transform={"query": union},
+                    schema={"columns": columns},
+                    quality=[{"type": "row_count", "min": 8, "max": 8}],
+                )
+            }
+        }
+    )
+    data = root / "data"
+    (data / "parts").mkdir(parents=True)
+    for part in (0, 1):
+        duckdb.execute(
+            f"copy (select {part}::bigint as id, 'p{part}' as name) to '{data / 'parts' / f'{part}.parquet'}' (format parquet)"
+        )
+    (data / "people.txt").write_text("id|name\n2|Ana\n3|Raj\n")
+    (data / "people.json").write_text(
+        json.dumps([{"id": 4, "name": "Li"}, {"id": 5, "name": "Bo"}])
+    )
+    (data / "people.ndjson").write_text('{"id": 6, "name": "Jo"}\n{"id": 7, "name": "Al"}\n')
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+        assert result.ok, result.error
+        ids = ws.query("select id from sales.mixed order by id").column("id").to_pylist()
+    assert ids == list(range(8))
+
+
+def test_missing_input_file_is_a_clear_error(make_mesh: MakeMesh) -> None:
+    root = make_mesh({"sales": {"orders": product_spec("orders", schema={"columns": ID_AMOUNT})}})
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+    assert isinstance(result.error, InputError)
+    assert "matches no file" in result.error.message
+
+
+def test_sqlite_table_input(make_mesh: MakeMesh) -> None:
+    root = make_mesh(
+        {
+            "customer": {
+                "contacts": product_spec(
+                    "contacts",
+                    inputs=[
+                        {
+                            "name": "crm",
+                            "database": {"url": "sqlite:///data/crm.db", "table": "contacts"},
+                        }
+                    ],
+                    transform={"query": "select id, email from crm where active"},
+                    schema={
+                        "columns": [
+                            {"name": "id", "type": "bigint"},
+                            {"name": "email", "type": "varchar", "pii": True},
+                        ]
+                    },
+                )
+            }
+        }
+    )
+    (root / "data").mkdir()
+    with sqlite3.connect(root / "data" / "crm.db") as con:
+        con.execute("create table contacts (id integer primary key, email text, active boolean)")
+        con.executemany(
+            "insert into contacts values (?, ?, ?)",
+            [(i, f"c{i}@example.com", i % 2) for i in range(500)],
+        )
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+        assert result.ok, result.error
+        assert result.rows == 250
+        edges = [(e.source_kind, e.source) for e in ws.catalog.lineage("customer.contacts")]
+    assert edges == [("database", "sqlite:///data/crm.db/contacts")]
+
+
+@pytest.mark.postgres
+def test_postgres_table_input(make_mesh: MakeMesh, postgres_url: str, pg_table_name: str) -> None:
+    engine = sqlalchemy.create_engine(postgres_url)
+    with engine.begin() as con:
+        con.execute(
+            sqlalchemy.text(
+                f"create table {pg_table_name} (id bigint primary key, amount numeric(15,2), placed timestamptz)"
+            )
+        )
+        con.execute(
+            sqlalchemy.text(
+                f"insert into {pg_table_name} select i, i * 1.25, now() - i * interval '1 hour' from generate_series(1, 2000) i"
+            )
+        )
+    try:
+        root = make_mesh(
+            {
+                "sales": {
+                    "payments": product_spec(
+                        "payments",
+                        inputs=[
+                            {
+                                "name": "pg",
+                                "database": {"url": postgres_url, "table": pg_table_name},
+                            }
+                        ],
+                        transform={"query": "select id, amount, placed from pg"},
+                        schema={
+                            "columns": [
+                                {"name": "id", "type": "bigint", "primary_key": True},
+                                {"name": "amount", "type": "decimal(15,2)"},
+                                {"name": "placed", "type": "timestamptz"},
+                            ]
+                        },
+                        quality=[{"type": "freshness", "column": "placed", "max_age": "1d"}],
+                    )
+                }
+            }
+        )
+        with Workspace(root) as ws:
+            (result,) = ws.build()
+            assert result.ok, result.error
+            total = ws.query(
+                "select sum(amount) as s, count(*) as n from sales.payments"
+            ).to_pylist()[0]
+        assert total["n"] == 2000
+        assert float(total["s"]) == pytest.approx(1.25 * 2000 * 2001 / 2)
+    finally:
+        with engine.begin() as con:
+            con.execute(sqlalchemy.text(f"drop table {pg_table_name}"))
+        engine.dispose()
