@@ -122,7 +122,9 @@ class ContractError(BuildError):
 
     exit_code = 4
 
-    def __init__(self, product: str, violations: list[ContractViolation], *, file: Path | None = None) -> None:
+    def __init__(
+        self, product: str, violations: list[ContractViolation], *, file: Path | None = None
+    ) -> None:
         self.product = product
         self.violations = violations
         self.file = file

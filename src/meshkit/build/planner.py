@@ -63,5 +63,7 @@ def plan(
     selected: set[str] = set(named) | downstream_of(mesh, down) | upstream_of(mesh, up)
     if not (named or down or up):
         selected = set(mesh.products)
-    graph = {pid: {u for u in mesh.products[pid].upstream() if u in selected} for pid in sorted(selected)}
+    graph = {
+        pid: {u for u in mesh.products[pid].upstream() if u in selected} for pid in sorted(selected)
+    }
     return list(TopologicalSorter(graph).static_order())
