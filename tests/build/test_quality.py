@@ -256,3 +256,101 @@ def test_builtin_checks_scan_the_data_once(make_mesh: MakeMesh) -> None:
     assert len(results) == 2 + 1 + len(checks)  # not_null x2, primary key, declared checks
     assert all(r.passed for r in results), [r.message for r in results if not r.passed]
     assert len(session.queries) == 1, session.queries
+
+
+def staged_session(root: Path) -> tuple[CountingSession, list[str]]:
+    from meshkit.engines.base import Source
+
+    files = [str(root / "data" / "orders.parquet")]
+    session = CountingSession()
+    for name in (quality.STAGED, quality.THIS):
+        session.register(Source(name=name, reader="parquet", paths=files))
+    return session, files
+
+
+def test_footer_statistics_answer_checks_without_a_scan(make_mesh: MakeMesh) -> None:
+    checks = [
+        {"type": "row_count", "min": 1000},
+        {"type": "null_fraction", "column": "comment", "max": 0.05},
+        {"type": "range", "column": "amount", "min": 0, "max": 1000},
+        {"type": "range", "column": "order_date", "min": "1995-01-01", "max": "1998-12-31"},
+        {"type": "freshness", "column": "order_date", "max_age": "100000d"},
+    ]
+    root = orders_mesh(make_mesh, checks)
+    root_spec = root / "domains/sales/products/orders/dataproduct.yaml"
+    # no primary key: uniqueness is the one thing footers cannot prove
+    root_spec.write_text(root_spec.read_text().replace("primary_key: true", "primary_key: false"))
+    with Workspace(root) as ws:
+        product = ws.mesh.products["sales.orders"]
+        session, files = staged_session(root)
+        rows, results = quality.run_checks(product, session, files=files)
+        session.close()
+    assert rows == 20000
+    assert all(r.passed for r in results), [r.message for r in results if not r.passed]
+    nulls = next(r for r in results if r.type == "null_fraction")
+    assert nulls.measured == 0.02
+    assert session.queries == [], "every check was answered from the Parquet footers"
+
+
+def test_stats_that_cannot_prove_a_range_fall_back_to_an_exact_count(make_mesh: MakeMesh) -> None:
+    root = orders_mesh(make_mesh, [{"type": "range", "column": "amount", "max": 400}])
+    with Workspace(root) as ws:
+        session, files = staged_session(root)
+        _, results = quality.run_checks(ws.mesh.products["sales.orders"], session, files=files)
+        session.close()
+    failed = next(r for r in results if r.type == "range")
+    (expected,) = duckdb.sql(f"select count(*) from '{files[0]}' where amount > 400").fetchall()
+    assert failed.measured == expected[0] > 0
+    assert len(session.queries) == 2  # the one scan, then sample rows of the failed range
+
+
+def test_plain_custom_checks_join_the_single_scan(make_mesh: MakeMesh) -> None:
+    checks = [
+        {"type": "accepted_values", "column": "status", "values": ["F", "O", "P"]},
+        {"type": "sql", "name": "negative", "query": "select * from this where amount < 0"},
+        {
+            "type": "sql",
+            "name": "late",
+            "query": "select id from this t where t.order_date > date '2030-01-01'",
+        },
+        {
+            "type": "sql",
+            "name": "per_day",
+            "query": "select order_date from this group by 1 having count(*) > 1000",
+        },
+    ]
+    root = orders_mesh(make_mesh, checks)
+    with Workspace(root) as ws:
+        session, files = staged_session(root)
+        _, results = quality.run_checks(ws.mesh.products["sales.orders"], session, files=files)
+        session.close()
+    assert all(r.passed for r in results)
+    assert len(session.queries) == 1
+    # the grouped check could not be a filter: it is a subquery of that one statement
+    assert "HAVING" in session.queries[0]
+
+
+def test_custom_check_samples_never_show_renamed_or_computed_pii(make_mesh: MakeMesh) -> None:
+    query = "select id, phone as status, upper(customer_name) as who, amount from this where amount > 490 group by all"
+    root = orders_mesh(make_mesh, [{"type": "sql", "name": "sneaky", "query": query}])
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+    sneaky = next(c for c in result.checks if c.name == "sneaky")
+    assert not sneaky.passed
+    assert sneaky.samples
+    for row in sneaky.samples:
+        assert set(row) == {"id", "amount"}
+
+
+def test_composite_key_duplicates_are_counted_exactly(make_mesh: MakeMesh) -> None:
+    root = orders_mesh(make_mesh, [{"type": "unique", "columns": ["status", "customer_name"]}])
+    with Workspace(root) as ws:
+        session, files = staged_session(root)
+        _, results = quality.run_checks(ws.mesh.products["sales.orders"], session, files=files)
+        session.close()
+    unique = next(r for r in results if r.type == "unique" and r.name.startswith("unique"))
+    (expected,) = duckdb.sql(
+        f"select count(*) - count(distinct (status, customer_name)) from '{files[0]}'"
+    ).fetchall()
+    assert unique.measured == expected[0]
+    assert any("COUNT(DISTINCT (" in q for q in session.queries), "failure confirmed exactly"

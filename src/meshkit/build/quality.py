@@ -1,9 +1,12 @@
-"""The audit in write-audit-publish: contract and quality checks, compiled into one scan.
+"""The audit in write-audit-publish: contract and quality checks, at the cost of one scan.
 
-Every built-in check becomes one aggregate expression (mostly `count(*) FILTER (WHERE ...)`), and
-all of them go into a single SELECT over the staged files, so the data is read once however many
-checks a product has. Custom `sql` checks are separate queries by nature. Only failing checks cost
-more: a LIMIT query for a few sample rows, never showing PII or restricted columns.
+Each check compiles to the aggregates that measure it (mostly `count(*) FILTER (WHERE ...)`).
+Before scanning, the staged files' footer statistics answer what they can prove exactly (row
+count, NULL counts, freshness, range bounds that hold); everything else goes into a single
+SELECT over the staged files, so the data is read at most once however many checks a product
+has. Custom `sql` checks that are a plain filter over `this` join that scan; other custom
+checks run as their own query. Only failures cost more: a LIMIT query for a few sample rows,
+never showing PII or restricted columns.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 
+from meshkit.build import footers
+from meshkit.build.footers import FooterStats
 from meshkit.engines.base import Session
 from meshkit.spec.mesh import Product
 from meshkit.spec.models import (
@@ -37,6 +42,10 @@ STAGED = "__staged"
 THIS = "this"
 SAMPLE_ROWS = 5
 
+Verdict = tuple[bool, Any, Any, str]  # passed, measured, threshold, message
+Judge = Callable[[list[Any], int], Verdict]
+FromStats = Callable[[FooterStats], list[Any] | None]
+
 
 @dataclass
 class CheckResult:
@@ -56,21 +65,28 @@ class CheckResult:
 
 
 @dataclass
-class _Compiled:
-    """One check, as aggregates in the shared scan plus how to judge what they measure."""
+class Compiled:
+    """One check: the aggregates that measure it, and how to judge what they measure."""
 
     name: str
     type: str
     column: str | None
     severity: Severity
     aggregates: list[exp.Expr]
-    judge: Callable[[list[Any], int], tuple[bool, Any, Any, str]]
+    judge: Judge
     failing_rows: exp.Expr | None = None  # WHERE predicate selecting failing rows
     duplicates_of: list[str] | None = None  # unique checks sample duplicated keys instead
+    from_stats: FromStats | None = None  # the aggregates' values, when footers prove them
+    exact: list[exp.Expr] | None = None  # exact aggregates to confirm a fast-path failure
+    sample_query: exp.Query | None = None  # custom checks sample their own query
 
 
 def _col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
+
+
+def _is_null(name: str) -> exp.Expr:
+    return exp.Is(this=_col(name), expression=exp.null())
 
 
 def _count_where(predicate: exp.Expr) -> exp.Expr:
@@ -88,12 +104,15 @@ def _pct(value: float) -> str:
     return f"{value * 100:.3g}%"
 
 
-def compile_checks(product: Product) -> list[_Compiled]:
+# ------------------------------------------------------------------------------ compile
+
+
+def compile_checks(product: Product) -> list[Compiled]:
     """The contract's own checks (not null, unique, primary key) first, then the declared ones."""
     spec = product.spec
     types = {c.name.lower(): c.type for c in spec.schema_.columns}
     canonical = {c.name.lower(): c.name for c in spec.schema_.columns}
-    out: list[_Compiled] = []
+    out: list[Compiled] = []
     pk = spec.schema_.primary_key
     for column in spec.schema_.columns:
         if not column.nullable or column.primary_key:
@@ -105,14 +124,20 @@ def compile_checks(product: Product) -> list[_Compiled]:
     for check in spec.quality:
         named = getattr(check, "column", None)
         target = canonical.get(named.lower(), named) if isinstance(named, str) else None
-        compiled = _compile(check, target, types.get((target or "").lower(), "VARCHAR"), canonical)
-        if compiled is not None:
-            out.append(compiled)
+        out.append(_compile(check, target, types.get((target or "").lower(), "VARCHAR"), canonical))
     return out
 
 
-def _not_null(column: str) -> _Compiled:
-    def judge(values: list[Any], rows: int) -> tuple[bool, Any, Any, str]:
+def _nulls_from_stats(column: str) -> FromStats:
+    def answer(stats: FooterStats) -> list[Any] | None:
+        found = stats.column(column)
+        return None if found is None or found.null_count is None else [found.null_count]
+
+    return answer
+
+
+def _not_null(column: str) -> Compiled:
+    def judge(values: list[Any], rows: int) -> Verdict:
         nulls = int(values[0])
         ok = nulls == 0
         return (
@@ -126,29 +151,35 @@ def _not_null(column: str) -> _Compiled:
             ),
         )
 
-    return _Compiled(
+    return Compiled(
         name=f"contract:not_null:{column}",
         type="not_null",
         column=column,
         severity=Severity.ERROR,
-        aggregates=[_count_where(exp.Is(this=_col(column), expression=exp.null()))],
+        aggregates=[_count_where(_is_null(column))],
         judge=judge,
-        failing_rows=exp.Is(this=_col(column), expression=exp.null()),
+        failing_rows=_is_null(column),
+        from_stats=_nulls_from_stats(column),
     )
 
 
-def _unique(columns: Sequence[str], *, name: str, severity: Severity = Severity.ERROR) -> _Compiled:
-    key: exp.Expr = (
-        _col(columns[0]) if len(columns) == 1 else exp.Tuple(expressions=[_col(c) for c in columns])
-    )
-    all_present = exp.and_(
-        *(exp.not_(exp.Is(this=_col(c), expression=exp.null())) for c in columns)
-    )
+def _unique(columns: Sequence[str], *, name: str, severity: Severity = Severity.ERROR) -> Compiled:
+    """Duplicates = non-NULL keys - distinct keys. Composite keys are hashed into one value
+    (one hash table instead of a struct one); a hash collision can only look like a duplicate,
+    so a failure is confirmed with the exact distinct count before it is reported."""
+    present = _count_where(exp.and_(*(exp.not_(_is_null(c)) for c in columns)))
+    if len(columns) == 1:
+        distinct: exp.Expr = exp.Count(this=exp.Distinct(expressions=[_col(columns[0])]))
+        exact = None
+    else:
+        hashed = exp.Anonymous(this="hash", expressions=[_col(c) for c in columns])
+        distinct = exp.Count(this=exp.Distinct(expressions=[hashed]))
+        key = exp.Tuple(expressions=[_col(c) for c in columns])
+        exact = [present.copy(), exp.Count(this=exp.Distinct(expressions=[key]))]
     label = ", ".join(columns)
 
-    def judge(values: list[Any], rows: int) -> tuple[bool, Any, Any, str]:
-        present, distinct = int(values[0]), int(values[1])
-        duplicates = present - distinct
+    def judge(values: list[Any], rows: int) -> Verdict:
+        duplicates = int(values[0]) - int(values[1])
         ok = duplicates == 0
         return (
             ok,
@@ -157,45 +188,41 @@ def _unique(columns: Sequence[str], *, name: str, severity: Severity = Severity.
             (f"({label}) is unique" if ok else f"({label}) has {duplicates} duplicate row(s)"),
         )
 
-    return _Compiled(
+    return Compiled(
         name=name,
         type="unique",
         column=label,
         severity=severity,
-        aggregates=[
-            _count_where(all_present),
-            exp.Count(this=exp.Distinct(expressions=[key])),
-        ],
+        aggregates=[present, distinct],
         judge=judge,
         duplicates_of=list(columns),
+        exact=exact,
     )
 
 
-def _compile(
-    check: Any, column: str | None, sql_type: str, canonical: dict[str, str]
-) -> _Compiled | None:
+def _compile(check: Any, column: str | None, sql_type: str, canonical: dict[str, str]) -> Compiled:
     name = check.label()
     severity = check.severity
     if isinstance(check, RowCountCheck):
         low, high = check.min, check.max
 
-        def judge_rows(values: list[Any], rows: int) -> tuple[bool, Any, Any, str]:
+        def judge_rows(values: list[Any], rows: int) -> Verdict:
             ok = (low is None or rows >= low) and (high is None or rows <= high)
             bounds = f"[{low if low is not None else '-'}, {high if high is not None else '-'}]"
             return ok, rows, bounds, f"{rows} rows; expected {bounds}"
 
-        return _Compiled(name, "row_count", None, severity, [], judge_rows)
+        return Compiled(name, "row_count", None, severity, [], judge_rows, from_stats=lambda s: [])
     if isinstance(check, UniqueCheck):
         columns = [canonical.get(c.lower(), c) for c in check.columns]
         return _unique(columns, name=name, severity=severity)
     if isinstance(check, SqlCheck):
-        return None  # run separately: see run_custom_checks
+        return _custom(check)
     assert column is not None
     col = _col(column)
     if isinstance(check, NullFractionCheck):
         limit = check.max
 
-        def judge_nulls(values: list[Any], rows: int) -> tuple[bool, Any, Any, str]:
+        def judge_nulls(values: list[Any], rows: int) -> Verdict:
             nulls = int(values[0])
             fraction = nulls / rows if rows else 0.0
             ok = fraction <= limit
@@ -208,23 +235,23 @@ def _compile(
                 ),
             )
 
-        predicate: exp.Expr = exp.Is(this=col, expression=exp.null())
-        return _Compiled(
+        return Compiled(
             name,
             "null_fraction",
             column,
             severity,
-            [_count_where(predicate)],
+            [_count_where(_is_null(column))],
             judge_nulls,
-            predicate,
+            _is_null(column),
+            from_stats=_nulls_from_stats(column),
         )
     if isinstance(check, AcceptedValuesCheck):
         allowed = check.values
         predicate = exp.and_(
-            exp.not_(exp.Is(this=col, expression=exp.null())),
+            exp.not_(_is_null(column)),
             exp.not_(exp.In(this=col, expressions=[_typed(v, sql_type) for v in allowed])),
         )
-        return _Compiled(
+        return Compiled(
             name,
             "accepted_values",
             column,
@@ -241,7 +268,7 @@ def _compile(
             parts.append(exp.GT(this=col, expression=_typed(check.max, sql_type)))
         predicate = exp.or_(*parts)
         bounds = f"[{check.min if check.min is not None else '-'}, {check.max if check.max is not None else '-'}]"
-        return _Compiled(
+        return Compiled(
             name,
             "range",
             column,
@@ -249,18 +276,19 @@ def _compile(
             [_count_where(predicate)],
             _counting(f"value(s) of {column} outside {bounds}", bounds),
             predicate,
+            from_stats=_range_from_stats(column, check.min, check.max),
         )
     if isinstance(check, PatternCheck):
         text = exp.cast(col, exp.DataType.build("VARCHAR"))
         predicate = exp.and_(
-            exp.not_(exp.Is(this=col, expression=exp.null())),
+            exp.not_(_is_null(column)),
             exp.not_(
                 exp.Anonymous(
                     this="regexp_full_match", expressions=[text, exp.Literal.string(check.pattern)]
                 )
             ),
         )
-        return _Compiled(
+        return Compiled(
             name,
             "pattern",
             column,
@@ -270,27 +298,140 @@ def _compile(
             predicate,
         )
     if isinstance(check, FreshnessCheck):
-        max_age = check.max_age
         newest = exp.Anonymous(
             this="epoch_us",
             expressions=[exp.cast(exp.Max(this=col), exp.DataType.build("TIMESTAMP"))],
         )
-        return _Compiled(name, "freshness", column, severity, [newest], _fresh(column, max_age))
+        return Compiled(
+            name,
+            "freshness",
+            column,
+            severity,
+            [newest],
+            _fresh(column, check.max_age),
+            from_stats=_newest_from_stats(column),
+        )
     raise AssertionError(f"unhandled check {check!r}")
 
 
-def _counting(what: str, threshold: Any) -> Callable[[list[Any], int], tuple[bool, Any, Any, str]]:
-    def judge(values: list[Any], rows: int) -> tuple[bool, Any, Any, str]:
+def _custom(check: SqlCheck) -> Compiled:
+    """A custom check. `SELECT ... FROM this WHERE p` (one table, no grouping) becomes
+    `count(*) FILTER (WHERE p)` in the shared scan; anything else runs as its own query."""
+    query = sqlglot.parse_one(check.query, dialect="duckdb")
+    assert isinstance(query, exp.Query)
+    limit = check.max_failures
+
+    def judge(values: list[Any], rows: int) -> Verdict:
+        bad = int(values[0])
+        return bad <= limit, bad, limit, f"{bad} failing row(s); allowed {limit}"
+
+    predicate = _plain_filter(query)
+    if predicate is not None:  # samples come from the staged rows, like any other check
+        return Compiled(
+            check.label(), "sql", None, check.severity, [_count_where(predicate)], judge, predicate
+        )
+    aggregate = exp.Subquery(
+        this=exp.select(exp.Count(this=exp.Star())).from_(exp.paren(query.copy()).as_("_f"))
+    )
+    return Compiled(
+        check.label(), "sql", None, check.severity, [aggregate], judge, sample_query=query
+    )
+
+
+def _plain_filter(query: exp.Query) -> exp.Expr | None:
+    if not isinstance(query, exp.Select) or query.args.get("with_"):
+        return None
+    source = query.args.get("from_")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or table.name.lower() != THIS or table.db:
+        return None
+    blockers = (
+        "joins",
+        "group",
+        "having",
+        "distinct",
+        "limit",
+        "offset",
+        "order",
+        "qualify",
+        "laterals",
+    )
+    if any(query.args.get(k) for k in blockers):
+        return None
+    if any(isinstance(e, exp.AggFunc | exp.Window) for e in query.expressions for e in e.walk()):
+        return None
+    where = query.args.get("where")
+    if where is None:
+        return exp.true()
+    predicate: exp.Expr = where.this.copy()
+    if any(isinstance(node, exp.Subquery | exp.Select) for node in predicate.walk()):
+        return None
+    for column in predicate.find_all(exp.Column):
+        column.set("table", None)
+    return predicate
+
+
+def _counting(what: str, threshold: Any) -> Judge:
+    def judge(values: list[Any], rows: int) -> Verdict:
         bad = int(values[0])
         return bad == 0, bad, threshold, (f"no {what}" if bad == 0 else f"{bad} {what}")
 
     return judge
 
 
-def _fresh(
-    column: str, max_age: timedelta
-) -> Callable[[list[Any], int], tuple[bool, Any, Any, str]]:
-    def judge(values: list[Any], rows: int) -> tuple[bool, Any, Any, str]:
+def _as_bound(value: Any, like: Any) -> Any:
+    if isinstance(value, str) and isinstance(like, datetime):
+        return (
+            datetime.fromisoformat(value).replace(tzinfo=like.tzinfo)
+            if like.tzinfo
+            else datetime.fromisoformat(value)
+        )
+    if isinstance(value, str) and isinstance(like, date):
+        return date.fromisoformat(value)
+    return value
+
+
+def _range_from_stats(column: str, low: Any, high: Any) -> FromStats:
+    """[0] when the footers' exact min/max prove every value is in range; otherwise scan."""
+
+    def answer(stats: FooterStats) -> list[Any] | None:
+        found = stats.column(column)
+        if found is None or not found.exact_range:
+            return None
+        if found.min is None:  # no non-NULL values: nothing out of range
+            return [0]
+        try:
+            inside = (low is None or found.min >= _as_bound(low, found.min)) and (
+                high is None or found.max <= _as_bound(high, found.max)
+            )
+        except (TypeError, ValueError):
+            return None
+        return [0] if inside else None
+
+    return answer
+
+
+def _newest_from_stats(column: str) -> FromStats:
+    def answer(stats: FooterStats) -> list[Any] | None:
+        found = stats.column(column)
+        if found is None or not found.exact_range:
+            return None
+        newest = found.max
+        if newest is None:
+            return [None]
+        if not isinstance(newest, datetime):
+            if not isinstance(newest, date):
+                return None
+            newest = datetime(newest.year, newest.month, newest.day)
+        if newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        return [(newest - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)]
+
+    return answer
+
+
+def _fresh(column: str, max_age: timedelta) -> Judge:
+    def judge(values: list[Any], rows: int) -> Verdict:
         if values[0] is None:
             return (
                 False,
@@ -327,6 +468,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+# ---------------------------------------------------------------------------------- run
+
+
 def safe_columns(product: Product) -> list[str]:
     """Columns whose values may appear in reports: not PII, not restricted."""
     return [
@@ -336,38 +480,75 @@ def safe_columns(product: Product) -> list[str]:
     ]
 
 
-def run_checks(product: Product, session: Session) -> tuple[int, list[CheckResult]]:
-    """Scan the staged data once for every built-in check; returns (row count, results)."""
+def run_checks(
+    product: Product, session: Session, *, files: Sequence[str] | None = None
+) -> tuple[int, list[CheckResult]]:
+    """Judge every check over the staged data (the `__staged` view); returns (rows, results).
+
+    With `files` (the staged Parquet files), footer statistics answer what they can first.
+    """
     compiled = compile_checks(product)
-    aggregates: list[exp.Expr] = [exp.Count(this=exp.Star()).as_("_rows")]
-    slots: list[tuple[int, int]] = []
-    for item in compiled:
-        start = len(aggregates)
-        aggregates += [a.as_(f"_c{start + i}") for i, a in enumerate(item.aggregates)]
-        slots.append((start, len(item.aggregates)))
-    scan = exp.select(*aggregates).from_(exp.table_(STAGED, quoted=True))
-    row = session.fetch(scan).to_pylist()[0]
-    values = list(row.values())
-    rows = int(values[0])
+    stats = footers.read(files) if files is not None else None
+    known: dict[int, list[Any]] = {}
+    if stats is not None:
+        for i, item in enumerate(compiled):
+            values = item.from_stats(stats) if item.from_stats is not None else None
+            if values is not None:
+                known[i] = values
+    aggregates: list[exp.Expr] = []
+    slots: dict[int, tuple[int, int]] = {}
+    if stats is None:
+        aggregates.append(exp.Count(this=exp.Star()))
+    for i, item in enumerate(compiled):
+        if i not in known:
+            slots[i] = (len(aggregates), len(item.aggregates))
+            aggregates += item.aggregates
+    scanned: list[Any] = []
+    if aggregates:
+        scan = exp.select(*(a.as_(f"_c{n}") for n, a in enumerate(aggregates))).from_(
+            exp.table_(STAGED, quoted=True)
+        )
+        scanned = list(session.fetch(scan).to_pylist()[0].values())
+    rows = stats.rows if stats is not None else int(scanned[0])
     results: list[CheckResult] = []
-    for item, (start, width) in zip(compiled, slots, strict=True):
-        passed, measured, threshold, message = item.judge(values[start : start + width], rows)
+    for i, item in enumerate(compiled):
+        if i in known:
+            values = known[i]
+        else:
+            start, width = slots[i]
+            values = scanned[start : start + width]
+        passed, measured, threshold, message = item.judge(values, rows)
+        if not passed and item.exact is not None:
+            exact = exp.select(*(a.copy() for a in item.exact)).from_(
+                exp.table_(STAGED, quoted=True)
+            )
+            values = list(session.fetch(exact).to_pylist()[0].values())
+            passed, measured, threshold, message = item.judge(values, rows)
         result = CheckResult(
             item.name, item.type, item.column, item.severity, passed, measured, threshold, message
         )
         if not passed:
             result.samples = _samples(product, session, item)
         results.append(result)
-    results.extend(run_custom_checks(product, session))
     return rows, results
 
 
-def _samples(product: Product, session: Session, item: _Compiled) -> list[dict[str, Any]]:
+def _samples(product: Product, session: Session, item: Compiled) -> list[dict[str, Any]]:
     columns = safe_columns(product)
-    if not columns:
-        return []
     staged = exp.table_(STAGED, quoted=True)
     query: exp.Select
+    if item.sample_query is not None:
+        shown = _passthrough_columns(item.sample_query, columns)
+        if not shown:
+            return []
+        rows = session.fetch(
+            exp.select(*map(_col, shown))
+            .from_(exp.paren(item.sample_query.copy()).as_("_f"))
+            .limit(SAMPLE_ROWS)
+        ).to_pylist()
+        return _jsonable(rows)
+    if not columns:
+        return []
     if item.duplicates_of:
         keys = [_col(c) for c in item.duplicates_of]
         duplicated = (
@@ -389,41 +570,26 @@ def _samples(product: Product, session: Session, item: _Compiled) -> list[dict[s
     return _jsonable(session.fetch(query.limit(SAMPLE_ROWS)).to_pylist())
 
 
-def run_custom_checks(product: Product, session: Session) -> list[CheckResult]:
-    results = []
-    safe = {c.lower() for c in safe_columns(product)}
-    for check in product.spec.quality:
-        if not isinstance(check, SqlCheck):
+def _passthrough_columns(query: exp.Query, safe: Sequence[str]) -> list[str]:
+    """Output columns of a custom check that are safe columns passed through unchanged.
+
+    A computed or renamed output (`phone AS id`, `upper(name)`) might carry PII, so it is never
+    sampled; `*` passes every column through under its own name.
+    """
+    safe_names = {c.lower(): c for c in safe}
+    if not isinstance(query, exp.Select):
+        return []
+    shown: list[str] = []
+    for projection in query.expressions:
+        if isinstance(projection, exp.Star):
+            shown += [c for c in safe if c not in shown]
             continue
-        failing = sqlglot.parse_one(check.query, dialect="duckdb")
-        assert isinstance(failing, exp.Query)
-        counted = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(
-            exp.paren(failing.copy()).as_("_f")
-        )
-        bad = int(session.fetch(counted).to_pylist()[0]["n"])
-        ok = bad <= check.max_failures
-        samples: list[dict[str, Any]] = []
-        if not ok:
-            rows = session.fetch(
-                exp.select(exp.Star()).from_(exp.paren(failing).as_("_f")).limit(SAMPLE_ROWS)
-            )
-            samples = _jsonable(
-                [{k: v for k, v in r.items() if k.lower() in safe} for r in rows.to_pylist()]
-            )
-        results.append(
-            CheckResult(
-                check.label(),
-                "sql",
-                None,
-                check.severity,
-                ok,
-                bad,
-                check.max_failures,
-                f"{bad} failing row(s); allowed {check.max_failures}",
-                samples,
-            )
-        )
-    return results
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(inner, exp.Column) and not isinstance(inner.this, exp.Star):
+            name = inner.name.lower()
+            if name in safe_names and projection.alias_or_name.lower() == name:
+                shown.append(projection.alias_or_name)
+    return shown
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

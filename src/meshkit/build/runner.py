@@ -207,7 +207,7 @@ def build_product(
             session.register(
                 Source(name=THIS, reader="parquet", paths=staged_files, columns=columns)
             )
-            rows, checks = run_checks(product, session)
+            rows, checks = run_checks(product, session, files=staged_files)
             result.rows, result.checks = rows, checks
         blocking = [c for c in checks if c.blocking]
         if blocking:
