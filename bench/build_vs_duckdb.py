@@ -53,7 +53,12 @@ def step_build(root: Path) -> dict[str, Any]:
         if not result.ok:
             raise SystemExit(f"build failed: {result.error}")
         stage = ws.table_of(PRODUCT) / "data" / str(result.run_id)
-        return {"seconds": elapsed, "timings": result.timings, "rows": result.rows, "stage": str(stage)}
+        return {
+            "seconds": elapsed,
+            "timings": result.timings,
+            "rows": result.rows,
+            "stage": str(stage),
+        }
 
 
 def step_raw(root: Path) -> dict[str, Any]:
@@ -101,7 +106,9 @@ def step_scan(root: Path, stage: str) -> dict[str, Any]:
 
     files = sorted(str(p) for p in Path(stage).glob("*.parquet"))
     con = duckdb.connect()
-    columns = [r[0] for r in con.execute(f"describe select * from read_parquet({files!r})").fetchall()]
+    columns = [
+        r[0] for r in con.execute(f"describe select * from read_parquet({files!r})").fetchall()
+    ]
     aggregates = ", ".join(f'max("{c}")' for c in columns)
     start = time.perf_counter()
     con.execute(f"select count(*), {aggregates} from read_parquet({files!r})").fetchall()
@@ -170,8 +177,12 @@ def bench(scale: float, repeat: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, action="append", help="TPC-H scale factor (repeatable)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scale", type=float, action="append", help="TPC-H scale factor (repeatable)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--step", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

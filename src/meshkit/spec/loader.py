@@ -12,7 +12,7 @@ from meshkit.errors import Problem, SpecError
 from meshkit.spec.mesh import Domain, Mesh, Product
 from meshkit.spec.models import API_VERSION, DataProductSpec, DomainSpec, MeshSpec
 from meshkit.spec.problems import problems_from
-from meshkit.spec.yamlpos import YamlSyntaxError, position, read_yaml
+from meshkit.spec.yamlpos import YamlSyntaxError, did_you_mean, position, read_yaml
 
 MESH_FILE = "mesh.yaml"
 DOMAIN_FILE = "domain.yaml"
@@ -27,10 +27,12 @@ def find_root(start: Path) -> Path:
     for folder in (start, *start.parents):
         if (folder / MESH_FILE).is_file():
             return folder
+    # located at `start`: the CLI prints a located problem together with its hint
     raise SpecError(
         [
             Problem(
-                f"no {MESH_FILE} found in {start} or any parent folder",
+                f"no {MESH_FILE} found in this folder or any parent folder",
+                file=start,
                 hint="run `meshkit init` to create a mesh, or pass --mesh PATH",
             )
         ]
@@ -48,7 +50,7 @@ def _parse(
     if not isinstance(raw, CommentedMap):
         problems.append(
             Problem(
-                f"expected a mapping of keys, got {type(raw).__name__ if raw is not None else 'an empty file'}",
+                f"expected a mapping of keys, got {_what(raw)}",
                 file=file,
                 line=1,
                 column=1,
@@ -77,6 +79,15 @@ def _parse(
         return None
 
 
+def _what(raw: object) -> str:
+    """How to name a YAML document that is not a mapping."""
+    if raw is None:
+        return "an empty file"
+    if isinstance(raw, list):
+        return "a list"
+    return f"a single value ({raw!r})"
+
+
 def _read_transform(product: Product, problems: list[Problem]) -> None:
     transform = product.spec.transform
     if transform.query is not None:
@@ -92,13 +103,18 @@ def _read_transform(product: Product, problems: list[Problem]) -> None:
         product.transform_file = file
     except FileNotFoundError:
         siblings = sorted(p.name for p in product.folder.iterdir() if p.suffix in (".sql", ".py"))
+        guess = did_you_mean(relative, siblings)
+        if guess:
+            hint = f"did you mean '{guess}'?"
+        elif siblings:
+            hint = f"files here: {', '.join(siblings)}"
+        else:
+            hint = "create it next to dataproduct.yaml"
         problems.append(
             product.problem(
                 f"transform file '{relative}' does not exist in {product.folder}",
                 ["transform", key],
-                hint=f"files here: {', '.join(siblings)}"
-                if siblings
-                else "create it next to dataproduct.yaml",
+                hint=hint,
             )
         )
     except (OSError, UnicodeDecodeError) as err:
@@ -112,11 +128,19 @@ def load_mesh(root: Path) -> Mesh:
     mesh_file = root / MESH_FILE
     if not mesh_file.is_file():
         raise SpecError(
-            [Problem(f"{mesh_file} does not exist", hint="run `meshkit init` or pass --mesh PATH")]
+            [
+                Problem(
+                    f"no {MESH_FILE} in this folder",
+                    file=root,
+                    hint="run `meshkit init` to create a mesh, or pass --mesh PATH",
+                )
+            ]
         )
     parsed_mesh = _parse(mesh_file, MeshSpec, "Mesh", problems)
     domains: dict[str, Domain] = {}
     products: dict[str, Product] = {}
+    # products that exist on disk but did not load: references to them are not "unknown"
+    unloaded: set[str] = set()
     domains_dir = root / "domains"
     if not domains_dir.is_dir():
         problems.append(
@@ -138,6 +162,10 @@ def load_mesh(root: Path) -> Mesh:
                     hint="every folder under domains/ is a domain and needs a domain.yaml",
                 )
             )
+            unloaded.update(
+                f"{domain_dir.name}.{f.parent.name}"
+                for f in (domain_dir / "products").glob(f"*/{PRODUCT_FILE}")
+            )
             continue
         parsed_domain = _parse(domain_file, DomainSpec, "Domain", problems)
         if parsed_domain is not None:
@@ -154,8 +182,10 @@ def load_mesh(root: Path) -> Mesh:
             else:
                 domains[spec.name] = domain
         for product_file in sorted((domain_dir / "products").glob(f"*/{PRODUCT_FILE}")):
+            folder_id = f"{domain_dir.name}.{product_file.parent.name}"
             parsed_product = _parse(product_file, DataProductSpec, "DataProduct", problems)
             if parsed_product is None:
+                unloaded.add(folder_id)
                 continue
             pspec, praw = parsed_product
             product = Product(file=product_file, raw=praw, spec=pspec, domain=domain_dir.name)
@@ -167,6 +197,7 @@ def load_mesh(root: Path) -> Mesh:
                         hint=f"rename the folder or set name: {product_file.parent.name}",
                     )
                 )
+                unloaded.add(folder_id)
                 continue
             if pspec.domain is not None and pspec.domain != domain_dir.name:
                 problems.append(
@@ -176,6 +207,7 @@ def load_mesh(root: Path) -> Mesh:
                         hint="move the product folder or fix 'domain'",
                     )
                 )
+                unloaded.add(folder_id)
                 continue
             _read_transform(product, problems)
             products[product.id] = product
@@ -187,7 +219,7 @@ def load_mesh(root: Path) -> Mesh:
     )
     from meshkit.spec.validate import cross_check
 
-    problems.extend(cross_check(mesh))
+    problems.extend(cross_check(mesh, unloaded=unloaded))
     if problems:
         raise SpecError(sorted_problems(problems))
     return mesh

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import json
+import re
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import duckdb
 import sqlglot
@@ -40,24 +42,26 @@ def infer_format(path: str) -> FileFormat | None:
     return next((fmt for ext, fmt in _FORMATS.items() if name.endswith(ext)), None)
 
 
-def cross_check(mesh: Mesh) -> list[Problem]:
+def cross_check(mesh: Mesh, *, unloaded: Collection[str] = ()) -> list[Problem]:
+    """Problems that span files. `unloaded`: ids of products that exist on disk but failed to
+    load (their own problems are already reported; references to them are not "unknown")."""
     problems: list[Problem] = []
     for product in mesh.products.values():
-        problems.extend(_check_product(mesh, product))
+        problems.extend(_check_product(mesh, product, unloaded))
     problems.extend(_check_cycles(mesh))
     return problems
 
 
-def _check_product(mesh: Mesh, product: Product) -> Iterator[Problem]:
+def _check_product(mesh: Mesh, product: Product, unloaded: Collection[str]) -> Iterator[Problem]:
+    # A product whose domain.yaml is invalid is still checked; the loader has already reported
+    # that domain.yaml, so there is nothing to add here.
     spec = product.spec
-    if product.domain not in mesh.domains:
-        yield product.problem(
-            f"domain '{product.domain}' has no valid domain.yaml",
-            ["name"],
-            hint=f"fix domains/{product.domain}/domain.yaml first",
-        )
     for i, port in enumerate(spec.inputs):
-        if port.product is not None and port.product not in mesh.products:
+        if (
+            port.product is not None
+            and port.product not in mesh.products
+            and port.product not in unloaded
+        ):
             guess = did_you_mean(port.product, list(mesh.products))
             yield product.problem(
                 f"input '{port.name}' refers to unknown product '{port.product}'",
@@ -179,18 +183,57 @@ def _sql_location(product: Product) -> tuple[list[str | int], int]:
     return ["transform", "query"], 0
 
 
+def duckdb_syntax_error(sql: str) -> tuple[str, int | None] | None:
+    """DuckDB's own parser on the SQL as written: (message, character offset) of a syntax error.
+
+    sqlglot alone is lenient (it accepts `SELECT a,, b` and reads `FROM FROM x` as a subquery),
+    and the transform is DuckDB SQL, so DuckDB decides what is valid syntax.
+    """
+    try:
+        with duckdb.connect() as con:
+            row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    except duckdb.Error:  # e.g. the json extension cannot be loaded: sqlglot still checks
+        return None
+    if row is None or not isinstance(row[0], str):
+        return None
+    result = json.loads(row[0])
+    if not result.get("error") or result.get("error_type") != "parser":
+        return None
+    position = result.get("position")
+    offset = int(position) if isinstance(position, str | int) and str(position).isdigit() else None
+    return str(result.get("error_message", "syntax error")), offset
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a 0-based character offset."""
+    offset = min(offset, len(text))
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
 def check_sql(product: Product) -> Iterator[Problem]:
     sql = product.transform_text or ""
+    syntax = duckdb_syntax_error(sql)
+    if syntax is not None:
+        message, offset = syntax
+        line, column = _line_column(sql, offset) if offset is not None else (None, None)
+        yield _sql_problem(
+            product,
+            f"SQL does not parse: {message}",
+            line=line,
+            column=column,
+            hint="the transform is DuckDB SQL; check the SQL at and just before this position",
+        )
+        return
     try:
         statements = [s for s in sqlglot.parse(sql, dialect="duckdb") if s is not None]
     except sqlglot.ParseError as err:
-        first = err.errors[0] if err.errors else {}
+        message, line, column = parse_error(err)
         yield _sql_problem(
             product,
-            f"SQL does not parse: {first.get('description', str(err))}",
-            line=first.get("line"),
-            column=first.get("col"),
-            hint="the transform is DuckDB SQL; check the highlighted token",
+            f"SQL does not parse: {message}",
+            line=line,
+            column=column,
+            hint="the transform is DuckDB SQL; check the SQL just before this position",
         )
         return
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
@@ -210,20 +253,57 @@ def check_sql(product: Product) -> Iterator[Problem]:
         if not name or isinstance(table.this, exp.Anonymous | exp.Func):
             continue
         if table.db:
+            line, column = _node_position(sql, table)
             yield _sql_problem(
                 product,
                 f"SQL reads '{table.sql(dialect='duckdb')}': refer to inputs by their port name",
+                line=line,
+                column=column,
                 hint=f"input ports: {', '.join(sorted(ports))}",
             )
         elif name not in ports and name not in ctes:
             guess = did_you_mean(name, sorted(ports))
+            line, column = _node_position(sql, table)
             yield _sql_problem(
                 product,
                 f"SQL reads table '{table.name}', which is not an input port",
+                line=line,
+                column=column,
                 hint=f"did you mean '{guess}'?"
                 if guess
                 else f"declare it under inputs (ports: {', '.join(sorted(ports))})",
             )
+
+
+def parse_error(err: sqlglot.ParseError) -> tuple[str, int | None, int | None]:
+    """sqlglot's first error as (readable message, line, column of the offending token's start).
+
+    sqlglot reports the column where the highlighted token *ends*, and names its own classes
+    ("Required keyword: 'expression' missing for <class 'sqlglot...Mul'>").
+    """
+    first = err.errors[0] if err.errors else {}
+    description = str(first.get("description") or err)
+    description = re.sub(r"<class '(?:[\w]+\.)*(\w+)'>", r"\1", description)
+    highlight = str(first.get("highlight") or "")
+    line = first.get("line")
+    column = first.get("col")
+    if highlight and "\n" not in highlight and isinstance(column, int):
+        column = max(1, column - len(highlight) + 1)
+    if highlight:
+        description += f" (near '{highlight.strip()}')"
+    return description, line if isinstance(line, int) else None, column
+
+
+def _node_position(sql: str, node: exp.Expression) -> tuple[int | None, int | None]:
+    """1-based line and column where a parsed table reference starts in the SQL text."""
+    starts = [
+        ident.meta["start"]
+        for ident in node.find_all(exp.Identifier)
+        if isinstance(ident.meta.get("start"), int)
+    ]
+    if not starts:
+        return None, None
+    return _line_column(sql, min(starts))
 
 
 def _sql_problem(
@@ -245,7 +325,7 @@ def _check_sql_check(product: Product, check: SqlCheck, index: int) -> Iterator[
         parsed = sqlglot.parse_one(check.query, dialect="duckdb")
     except sqlglot.ParseError as err:
         yield product.problem(
-            f"custom check SQL does not parse: {err.errors[0].get('description') if err.errors else err}",
+            f"custom check SQL does not parse: {parse_error(err)[0]}",
             ["quality", index, "query"],
         )
         return
@@ -292,7 +372,7 @@ def _check_cycles(mesh: Mesh) -> Iterator[Problem]:
         state[node] = 1
         stack.append(node)
         for upstream in mesh.products[node].upstream():
-            if upstream not in mesh.products:
+            if upstream not in mesh.products or upstream == node:
                 continue
             if state.get(upstream) == 1:
                 cycle = [*stack[stack.index(upstream) :], upstream]

@@ -33,20 +33,76 @@ def read_yaml(file: Path) -> Any:
     try:
         return yaml.load(text)
     except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else None
-        column = mark.column + 1 if mark is not None else None
-        detail = " ".join(str(x) for x in (err.context, err.problem) if x)
-        hint = "check the indentation and quoting around this line"
-        if "duplicate key" in detail:
-            hint = "each key may appear once in a mapping; remove or rename one"
-        elif "\t" in text and "tab" in detail.lower():
-            hint = "YAML does not allow tabs for indentation; use spaces"
-        raise YamlSyntaxError(
-            Problem(f"invalid YAML: {detail}", file=file, line=line, column=column, hint=hint)
-        ) from err
+        raise YamlSyntaxError(_syntax_problem(err, text, file)) from err
     except YAMLError as err:
         raise YamlSyntaxError(Problem(f"invalid YAML: {err}", file=file)) from err
+
+
+def _syntax_problem(err: MarkedYAMLError, text: str, file: Path) -> Problem:
+    """Say what went wrong where the user has to fix it, not only where the parser gave up."""
+    mark = err.problem_mark or err.context_mark
+    context = str(err.context or "")
+    problem = str(err.problem or "")
+    detail = " ".join(x for x in (context, problem) if x)
+    message = f"invalid YAML: {detail}"
+    hint = "check the indentation and quoting around this line"
+    opened = err.context_mark
+    runaway = _runaway_quote(text, mark.line) if mark is not None else None
+    if "duplicate key" in detail:
+        message = f"invalid YAML: {problem}"
+        hint = "each key may appear once in a mapping; remove or rename one"
+    elif "'\\t'" in problem or "\t" in problem:
+        message = "invalid YAML: a tab character is used for indentation"
+        hint = "YAML does not allow tabs for indentation; use spaces"
+    elif "quoted scalar" in context and opened is not None:
+        message = "invalid YAML: the quote opened here is never closed"
+        hint = "add the closing quote at the end of the value"
+        mark = opened
+    elif runaway is not None:
+        mark, end_line = runaway
+        message = (
+            "invalid YAML: the quote opened here is not closed on its line, so the text runs on "
+            f"to line {end_line}"
+        )
+        hint = "add the closing quote at the end of the value"
+    elif context.startswith("while parsing a flow") and opened is not None and mark is not None:
+        bracket = text.splitlines()[opened.line][opened.column : opened.column + 1] or "["
+        closer = {"[": "]", "{": "}"}.get(bracket, "]")
+        message = (
+            f"invalid YAML: the '{bracket}' opened here is not closed "
+            f"({problem} at line {mark.line + 1}, column {mark.column + 1})"
+        )
+        hint = f"close it with '{closer}' on the same line, or write the entries as indented lines"
+        mark = opened
+    elif "mapping values are not allowed" in problem:
+        hint = (
+            "this line is indented deeper than the keys above it, or a value contains ': ' "
+            "and must be quoted"
+        )
+    line = mark.line + 1 if mark is not None else None
+    column = mark.column + 1 if mark is not None else None
+    return Problem(message, file=file, line=line, column=column, hint=hint)
+
+
+def _runaway_quote(text: str, error_line: int) -> tuple[Any, int] | None:
+    """A quoted scalar spanning lines and ending just before the error: its closing quote is
+    probably missing, and the parser only noticed lines later (at the next quote)."""
+    found: tuple[Any, int] | None = None
+    try:
+        for token in YAML(typ="rt").scan(text):
+            start, end = token.start_mark, token.end_mark
+            if start.line >= error_line:
+                break
+            if (
+                type(token).__name__ == "ScalarToken"
+                and token.style in ("'", '"')
+                and end.line > start.line
+                and end.line >= error_line - 1
+            ):
+                found = (start, end.line + 1)
+    except YAMLError:
+        pass
+    return found
 
 
 def position(node: Any, loc: Loc) -> tuple[int | None, int | None]:

@@ -125,7 +125,10 @@ class DeltaTables:
             else:
                 dt = DeltaTable(str(table), version=read_version)
                 dt.create_write_transaction(
-                    list[AddAction | RemoveAction](actions), mode="overwrite", schema=delta_schema, commit_properties=props
+                    list[AddAction | RemoveAction](actions),
+                    mode="overwrite",
+                    schema=delta_schema,
+                    commit_properties=props,
                 )
         except CommitFailedError as err:
             raise ConflictError(
