@@ -326,14 +326,12 @@ def demo(
                 ["id", "version", "owner", "published", "rows", "last_run"],
                 title="the catalog",
             )
-            sample = (
-                "select o_orderstatus, count(*) as orders from sales.orders group by all order by 1"
-            )
+            sample = "select order_status, count(*) as orders, sum(total_price) as revenue from sales.orders group by all order by 1"
             say(f"$ meshkit query {sample!r}")
             render.arrow_table(ws.query(sample))
             say(
                 "next: cd into the mesh and try `meshkit show sales.orders`, or make a check fail: "
-                "remove P from the accepted values of o_orderstatus in "
+                "remove P from the accepted values of order_status in "
                 "domains/sales/products/orders/dataproduct.yaml and run `meshkit build sales.orders`"
             )
     failures = [r.error for r in results if r.error is not None]

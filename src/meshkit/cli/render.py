@@ -17,8 +17,11 @@ from rich.text import Text
 from meshkit.build.runner import BuildResult
 from meshkit.errors import MeshkitError, QualityGateError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped output (no terminal to measure) gets room for full ids instead of Rich's 80 columns.
+_PIPE_WIDTH = None if sys.stdout.isatty() else 160
+out = Console(highlight=False, soft_wrap=True, width=_PIPE_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_PIPE_WIDTH)
+NO_WRAP = {"id", "product", "column", "check_name", "status", "version"}  # ids stay greppable
 
 STATUS_STYLE = {
     "published": "green",
