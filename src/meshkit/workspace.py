@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,6 +34,7 @@ from meshkit.errors import (
 from meshkit.spec import Mesh, Product, find_root, load_mesh
 from meshkit.tables.delta import DeltaTables, Snapshot, list_files
 
+HOST = socket.gethostname()
 ENV_CATALOG = "MESHKIT_CATALOG_URL"
 ENV_WAREHOUSE = "MESHKIT_WAREHOUSE"
 
@@ -275,7 +277,9 @@ class Workspace:
     def _build_one(self, product: Product, progress: Progress) -> BuildResult:
         self.reconcile(product.id)
         pinned = {u: self.snapshot(u) for u in product.upstream()}
-        run_id = self.catalog.start_run(product_id=product.id, spec_hash=product.spec_hash)
+        run_id = self.catalog.start_run(
+            product_id=product.id, spec_hash=product.spec_hash, host=HOST, pid=os.getpid()
+        )
         result = build_product(
             self.mesh,
             product,
@@ -316,7 +320,13 @@ class Workspace:
         return result
 
     def reconcile(self, product_id: str) -> None:
-        """Record in the catalog any published version it missed (a build killed after commit)."""
+        """Bring the catalog up to date after a build process died: record any version it
+        committed but did not register, and close runs whose process is gone."""
+        self._reconcile_versions(product_id)
+        if self._known(product_id):
+            self.catalog.abandon_runs(product_id, host=HOST, dead=process_is_gone)
+
+    def _reconcile_versions(self, product_id: str) -> None:
         history = self.tables.history(self.table_of(product_id))
         if not history:
             return
@@ -446,6 +456,21 @@ class Workspace:
                 ) from err
         finally:
             session.close()
+
+
+def process_is_gone(pid: int) -> bool:
+    """True if no live process has this PID on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == "Z"
 
 
 def _record(check: Any) -> QualityRecord:

@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from meshkit.catalog import Catalog
 from meshkit.catalog.migrate import (
@@ -44,7 +44,7 @@ def engine(catalog_url: str) -> Iterator[Engine]:
 def test_migrations_ship_inside_the_package() -> None:
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py"):
         assert (MIGRATIONS_DIR / name).is_file(), name
-    assert head_revisions() == {"0001"}
+    assert head_revisions() == {"0002"}
 
 
 def test_migrated_schema_matches_models(catalog_url: str, engine: Engine) -> None:
@@ -76,3 +76,26 @@ def test_catalog_from_a_newer_meshkit_is_refused(catalog_url: str, engine: Engin
         Catalog(catalog_url)
     assert caught.value.hint is not None
     assert "newer meshkit" in caught.value.hint
+
+
+def test_a_catalog_at_0001_upgrades_in_place(catalog_url: str, engine: Engine) -> None:
+    """Runs recorded before 0002 keep their data and gain empty host/pid columns."""
+    with engine.begin() as conn:
+        config = alembic_config(conn)
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "insert into domains values ('sales', 'd', 'source-aligned', 't', '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "insert into runs (id, product_id, status, started_at, timings, spec_hash) "
+                "values ('r1', 'sales.orders', 'success', CURRENT_TIMESTAMP, '{}', 'h')"
+            )
+        )
+    with Catalog(catalog_url) as catalog:
+        (run,) = catalog.runs("sales.orders")
+    assert run.id == "r1"
+    assert run.host is None
+    assert run.pid is None

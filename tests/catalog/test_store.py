@@ -566,3 +566,33 @@ def test_file_that_is_not_a_database_is_a_catalog_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="not a database") as caught:
         Catalog(f"sqlite:///{path}")
     _assert_tidy(caught.value)
+
+
+def test_runs_of_dead_processes_are_closed(catalog: Catalog) -> None:
+    _add_domain(catalog)
+    pid = _add_product(catalog, "sales", "orders")
+    alive = catalog.start_run(product_id=pid, spec_hash="h", host="here", pid=100)
+    died = catalog.start_run(product_id=pid, spec_hash="h", host="here", pid=200)
+    died_after_commit = catalog.start_run(product_id=pid, spec_hash="h", host="here", pid=300)
+    elsewhere = catalog.start_run(product_id=pid, spec_hash="h", host="other-host", pid=200)
+    catalog.record_version(
+        product_id=pid,
+        semver="1.0.0",
+        spec_hash="h",
+        schema=[],
+        delta_version=4,
+        row_count=9,
+        run_id=died_after_commit,
+    )
+    closed = catalog.abandon_runs(pid, host="here", dead=lambda p: p in (200, 300))
+    assert sorted(closed) == sorted([died, died_after_commit])
+    runs = {r.id: r for r in catalog.runs(pid)}
+    assert runs[alive].status == "running"
+    assert runs[elsewhere].status == "running", "a process on another host cannot be checked"
+    assert runs[died].status == "failed"
+    assert "pid 200 on here" in (runs[died].error or "")
+    assert runs[died_after_commit].status == "success"
+    assert runs[died_after_commit].delta_version == 4
+    assert runs[died].host == "here"
+    assert runs[died].pid == 200
+    assert catalog.abandon_runs(pid, host="here", dead=lambda p: True) == [alive]

@@ -116,6 +116,8 @@ class Run(Base):
     spec_hash: Mapped[str] = mapped_column(String())
     row_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
     delta_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ProductVersion(Base):

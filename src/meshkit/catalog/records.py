@@ -125,6 +125,8 @@ class RunRecord(_Record):
     spec_hash: str
     row_count: int | None
     delta_version: int | None
+    host: str | None = None
+    pid: int | None = None
 
     @property
     def duration(self) -> float | None:

@@ -8,7 +8,7 @@ frozen records from ``records.py``; ORM objects never leave this module.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -168,8 +168,10 @@ class Catalog:
                 )
             _upsert(s, Product, values, keys=("id",))
 
-    def start_run(self, *, product_id: str, spec_hash: str) -> str:
-        """Record that a build of ``product_id`` started; returns the new run's id."""
+    def start_run(
+        self, *, product_id: str, spec_hash: str, host: str | None = None, pid: int | None = None
+    ) -> str:
+        """Record that a build of ``product_id`` started (in process ``pid`` on ``host``)."""
         run_id = uuid4().hex
         with self._session(write=True) as s:
             s.add(
@@ -184,9 +186,44 @@ class Catalog:
                     spec_hash=spec_hash,
                     row_count=None,
                     delta_version=None,
+                    host=host,
+                    pid=pid,
                 )
             )
         return run_id
+
+    def abandon_runs(self, product_id: str, *, host: str, dead: Callable[[int], bool]) -> list[str]:
+        """Mark as failed the runs of ``product_id`` still 'running' whose process on ``host``
+        is gone (``dead(pid)``): killed builds never finish their own row. Returns their ids."""
+        abandoned: list[str] = []
+        with self._session(write=True) as s:
+            running = s.scalars(
+                select(Run).where(
+                    Run.product_id == product_id, Run.status == "running", Run.host == host
+                )
+            ).all()
+            for run in running:
+                if run.pid is None or not dead(run.pid):
+                    continue
+                published = s.scalars(
+                    select(ProductVersion.delta_version).where(ProductVersion.run_id == run.id)
+                ).first()
+                run.finished_at = utcnow()
+                if published is not None:  # died after its commit: the version is real
+                    run.status = "success"
+                    run.delta_version = published
+                    run.error = (
+                        f"the build process (pid {run.pid} on {host}) ended after publishing "
+                        f"version {published}; its run was completed from the table's history"
+                    )
+                else:
+                    run.status = "failed"
+                    run.error = (
+                        f"the build process (pid {run.pid} on {host}) ended before finishing; "
+                        "nothing it staged was published"
+                    )
+                abandoned.append(run.id)
+        return abandoned
 
     def finish_run(
         self,
@@ -579,6 +616,8 @@ def _run_record(r: Run) -> RunRecord:
         spec_hash=r.spec_hash,
         row_count=r.row_count,
         delta_version=r.delta_version,
+        host=r.host,
+        pid=r.pid,
     )
 
 
