@@ -231,7 +231,7 @@ class Workspace:
     ) -> list[BuildResult]:
         """Build products in dependency order. A product whose upstream failed is skipped."""
         order = self.plan(products, downstream=downstream, upstream=upstream)
-        self._register_specs(order)
+        self._register_specs(self.mesh.products)  # the catalog lists all declared products
         results: dict[str, BuildResult] = {}
         for pid in order:
             product = self.mesh.products[pid]
