@@ -68,7 +68,7 @@ Duration = Annotated[
 
 
 def normalize_type(value: str) -> str:
-    """Canonical DuckDB spelling of a SQL type (`int8` -> `BIGINT`, `string` -> `TEXT`)."""
+    """Canonical DuckDB spelling of a SQL type (`int8` -> `BIGINT`, `string` -> `VARCHAR`)."""
     if value.count("(") != value.count(")"):
         raise ValueError(
             f"{value!r} is not a SQL type: unbalanced parentheses; inside {{ }} flow mappings "
@@ -86,7 +86,8 @@ def normalize_type(value: str) -> str:
             f"{value!r} is not a SQL type; use e.g. bigint, integer, double, decimal(15,2), "
             "varchar, boolean, date, timestamp"
         )
-    return built.sql(dialect="duckdb")
+    # sqlglot spells DuckDB's VARCHAR as TEXT; show what DuckDB's DESCRIBE and users say
+    return re.sub(r"\bTEXT\b", "VARCHAR", built.sql(dialect="duckdb"))
 
 
 SqlType = Annotated[str, BeforeValidator(lambda v: normalize_type(v) if isinstance(v, str) else v)]
