@@ -51,9 +51,10 @@ def print_json(data: Any) -> None:
 def error(exc: MeshkitError) -> None:
     problems = exc.problems
     if len(problems) == 1 and not problems[0].location():
-        err.print(Text("error: ", style="bold red") + Text(exc.message))
-        if exc.hint:
-            err.print(Text("  hint: ", style="cyan") + Text(exc.hint))
+        (problem,) = problems
+        err.print(Text("error: ", style="bold red") + Text(problem.message))
+        if problem.hint:
+            err.print(Text("  hint: ", style="cyan") + Text(problem.hint))
     else:
         err.print(Text("error: ", style="bold red") + Text(exc.message))
         for problem in problems:

@@ -86,8 +86,9 @@ def normalize_type(value: str) -> str:
             f"{value!r} is not a SQL type; use e.g. bigint, integer, double, decimal(15,2), "
             "varchar, boolean, date, timestamp"
         )
-    # sqlglot spells DuckDB's VARCHAR as TEXT; show what DuckDB's DESCRIBE and users say
-    return re.sub(r"\bTEXT\b", "VARCHAR", built.sql(dialect="duckdb"))
+    # sqlglot spells DuckDB's VARCHAR as TEXT and INTEGER as INT; show what DESCRIBE says
+    text = re.sub(r"\bTEXT\b", "VARCHAR", built.sql(dialect="duckdb"))
+    return re.sub(r"\bINT\b", "INTEGER", text)
 
 
 SqlType = Annotated[str, BeforeValidator(lambda v: normalize_type(v) if isinstance(v, str) else v)]
