@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,11 @@ from meshkit.errors import (
     SpecError,
 )
 from meshkit.spec import Mesh, Product, find_root, load_mesh
+from meshkit.spec.models import format_duration
 from meshkit.tables.delta import DeltaTables, Snapshot, list_files
 
 HOST = socket.gethostname()
+MIN_VACUUM_RETENTION = timedelta(hours=1)
 ENV_CATALOG = "MESHKIT_CATALOG_URL"
 ENV_WAREHOUSE = "MESHKIT_WAREHOUSE"
 
@@ -280,6 +284,9 @@ class Workspace:
         run_id = self.catalog.start_run(
             product_id=product.id, spec_hash=product.spec_hash, host=HOST, pid=os.getpid()
         )
+        inputs_read = {
+            u: (snap.version if snap is not None else None) for u, snap in pinned.items()
+        }
         result = build_product(
             self.mesh,
             product,
@@ -288,6 +295,7 @@ class Workspace:
             run_id=run_id,
             pinned=pinned,
             progress=progress,
+            metadata={"meshkit.inputs": json.dumps(inputs_read, sort_keys=True)},
         )
         self.catalog.record_quality(run_id, [_record(c) for c in result.checks])
         if result.ok and result.delta_version is not None:
@@ -345,6 +353,33 @@ class Workspace:
                 row_count=int(entry.metadata.get("meshkit.rows", 0)),
                 run_id=str(run_id),
             )
+
+    def vacuum(
+        self,
+        products: Sequence[str] = (),
+        *,
+        retain: timedelta | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, list[str]]:
+        """Delete table files older than `retain` (default: settings.vacuum_retention) that no
+        kept version needs, including staged files of failed or killed builds.
+
+        Versions older than `retain` can no longer be read (time travel stops there).
+        """
+        keep = retain if retain is not None else self.mesh.spec.settings.vacuum_retention
+        if keep < MIN_VACUUM_RETENTION:
+            raise MeshkitError(
+                f"refusing to vacuum files younger than {format_duration(MIN_VACUUM_RETENTION)}",
+                hint="a build in progress owns staged files that no commit has added yet",
+            )
+        hours = max(1, int(keep.total_seconds() // 3600))
+        removed: dict[str, list[str]] = {}
+        for pid in products or sorted(self.mesh.products):
+            self.product(pid)
+            removed[pid] = self.tables.vacuum(
+                self.table_of(pid), retention_hours=hours, dry_run=dry_run
+            )
+        return removed
 
     # ------------------------------------------------------------- catalog
 

@@ -86,7 +86,7 @@ def test_failing_check_reports_measure_threshold_and_safe_samples(
     root = orders_mesh(make_mesh, [check])
     with Workspace(root) as ws:
         (result,) = ws.build()
-        assert result.status == "failed"
+        assert result.status == "blocked"
         assert type(result.error).__name__ == "QualityGateError"
         failed = [c for c in result.checks if not c.passed]
         assert [c.type for c in failed] == [check["type"]]
@@ -181,7 +181,7 @@ def test_contract_constraints_gate_publication(
     duckdb.execute(ORDERS_SQL.format(path=root / "data" / "orders.parquet"))
     with Workspace(root) as ws:
         (result,) = ws.build()
-    assert result.status == "failed"
+    assert result.status == "blocked"
     failed = [c for c in result.checks if not c.passed]
     assert failed[0].type == kind
     assert failed[0].name == f"contract:{kind}:{column}"
@@ -210,7 +210,7 @@ def test_freshness_uses_the_clock(make_mesh: MakeMesh, monkeypatch: pytest.Monke
         assert fresh.ok, fresh.error
         monkeypatch.setattr(quality, "now", lambda: newest + timedelta(days=31))
         (stale,) = ws.build()
-    assert stale.status == "failed"
+    assert stale.status == "blocked"
     check_result = next(c for c in stale.checks if c.type == "freshness")
     assert check_result.measured == newest.isoformat()
     assert check_result.threshold == "30d"
@@ -354,3 +354,30 @@ def test_composite_key_duplicates_are_counted_exactly(make_mesh: MakeMesh) -> No
     ).fetchall()
     assert unique.measured == expected[0]
     assert any("COUNT(DISTINCT (" in q for q in session.queries), "failure confirmed exactly"
+
+
+@pytest.mark.parametrize("duplicated", [False, True])
+def test_composite_key_with_nulls_counts_only_complete_keys(
+    make_mesh: MakeMesh, duplicated: bool
+) -> None:
+    """SQL semantics: a key with a NULL part equals nothing, so it is never a duplicate."""
+    extra = (
+        "union all select * replace (4 as id) from raw where id = 1" if duplicated else ""
+    )  # (O, 4) twice
+    query = f"select * replace (case when id % 10 = 0 then null else status end as status) from raw {extra}"
+    root = orders_mesh(
+        make_mesh,
+        [{"type": "unique", "columns": ["status", "id"]}],
+        transform={"query": query},
+    )
+    spec = root / "domains/sales/products/orders/dataproduct.yaml"
+    spec.write_text(
+        spec.read_text()
+        .replace("primary_key: true", "primary_key: false")
+        .replace("nullable: false", "nullable: true")
+    )
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+    unique = next(c for c in result.checks if c.type == "unique")
+    assert unique.measured == (1 if duplicated else 0), unique.message
+    assert unique.passed is not duplicated

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ import pytest
 import sqlalchemy
 from deltalake import DeltaTable
 
-from meshkit.errors import ContractError, InputError, NotFoundError
+from meshkit.errors import ContractError, InputError, MeshkitError, NotFoundError
 from meshkit.workspace import Workspace
 
 from conftest import MakeMesh, product_spec
@@ -81,7 +84,7 @@ def test_failed_gate_keeps_previous_version_and_skips_downstream(make_mesh: Make
         assert all(r.ok for r in ws.build())
         write_orders(root, 2000)
         orders, totals = ws.build()
-        assert orders.status == "failed"
+        assert orders.status == "blocked"
         assert totals.status == "skipped"
         assert "sales.orders failed" in totals.error.message  # type: ignore[union-attr]
         table = ws.table_of("sales.orders")
@@ -369,3 +372,42 @@ def test_postgres_table_input(make_mesh: MakeMesh, postgres_url: str, pg_table_n
         with engine.begin() as con:
             con.execute(sqlalchemy.text(f"drop table {pg_table_name}"))
         engine.dispose()
+
+
+def test_vacuum_removes_orphaned_staged_files_only_when_old(make_mesh: MakeMesh) -> None:
+    root = two_products(make_mesh)
+    with Workspace(root) as ws:
+        ws.build(["sales.orders"])
+        table = ws.table_of("sales.orders")
+        # what a build killed before its commit leaves behind
+        orphan = table / "data" / "killedrun"
+        orphan.mkdir()
+        duckdb.execute(f"copy (select 1 as x) to '{orphan / 'data_0.parquet'}' (format parquet)")
+        fresh = table / "data" / "runningbuild"
+        fresh.mkdir()
+        duckdb.execute(f"copy (select 2 as x) to '{fresh / 'data_0.parquet'}' (format parquet)")
+        eight_days_ago = time.time() - 8 * 86400
+        os.utime(orphan / "data_0.parquet", (eight_days_ago, eight_days_ago))
+
+        preview = ws.vacuum(["sales.orders"], dry_run=True)
+        assert preview == {"sales.orders": ["data/killedrun/data_0.parquet"]}
+        assert (orphan / "data_0.parquet").exists()
+        ws.vacuum(["sales.orders"])
+        assert not orphan.exists()
+        assert (fresh / "data_0.parquet").exists(), (
+            "younger than the retention: maybe a running build"
+        )
+        assert DeltaTable(str(table)).count() == 1000
+        with pytest.raises(MeshkitError, match="refusing to vacuum"):
+            ws.vacuum(retain=timedelta(minutes=5))
+
+
+def test_commit_records_the_upstream_versions_read(make_mesh: MakeMesh) -> None:
+    root = two_products(make_mesh)
+    with Workspace(root) as ws:
+        ws.build()
+        ws.build(["sales.orders"])
+        ws.build(["sales.totals"])
+        history = DeltaTable(str(ws.table_of("sales.totals"))).history()
+    assert json.loads(history[0]["meshkit.inputs"]) == {"sales.orders": 1}
+    assert json.loads(history[1]["meshkit.inputs"]) == {"sales.orders": 0}

@@ -93,6 +93,12 @@ def _count_where(predicate: exp.Expr) -> exp.Expr:
     return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=predicate))
 
 
+def _distinct_where(value: exp.Expr, predicate: exp.Expr) -> exp.Expr:
+    return exp.Filter(
+        this=exp.Count(this=exp.Distinct(expressions=[value])), expression=exp.Where(this=predicate)
+    )
+
+
 def _typed(value: Any, sql_type: str) -> exp.Expr:
     """A bound from YAML, cast to the column's type (so '1995-01-01' compares as a DATE)."""
     if isinstance(value, str):
@@ -167,15 +173,17 @@ def _unique(columns: Sequence[str], *, name: str, severity: Severity = Severity.
     """Duplicates = non-NULL keys - distinct keys. Composite keys are hashed into one value
     (one hash table instead of a struct one); a hash collision can only look like a duplicate,
     so a failure is confirmed with the exact distinct count before it is reported."""
-    present = _count_where(exp.and_(*(exp.not_(_is_null(c)) for c in columns)))
+    complete = exp.and_(*(exp.not_(_is_null(c)) for c in columns))
+    present = _count_where(complete)
     if len(columns) == 1:
         distinct: exp.Expr = exp.Count(this=exp.Distinct(expressions=[_col(columns[0])]))
         exact = None
     else:
+        # keys with a NULL part are not compared (SQL semantics), so they must not be counted
         hashed = exp.Anonymous(this="hash", expressions=[_col(c) for c in columns])
-        distinct = exp.Count(this=exp.Distinct(expressions=[hashed]))
+        distinct = _distinct_where(hashed, complete)
         key = exp.Tuple(expressions=[_col(c) for c in columns])
-        exact = [present.copy(), exp.Count(this=exp.Distinct(expressions=[key]))]
+        exact = [present.copy(), _distinct_where(key, complete.copy())]
     label = ", ".join(columns)
 
     def judge(values: list[Any], rows: int) -> Verdict:

@@ -25,7 +25,7 @@ from meshkit.errors import BuildError, ConflictError, GateFailure, MeshkitError,
 from meshkit.spec.mesh import Mesh, Product
 from meshkit.tables.delta import DeltaTables, Snapshot, row_count, staged_schema, table_schema
 
-Status = Literal["published", "failed", "skipped", "conflict"]
+Status = Literal["published", "failed", "blocked", "skipped", "conflict"]
 Progress = Callable[[str, str], None]  # (product id, what is happening)
 
 
@@ -242,7 +242,13 @@ def build_product(
         result.status = "published"
     except MeshkitError as err:
         result.error = err
-        result.status = "conflict" if isinstance(err, ConflictError) else "failed"
+        result.status = (
+            "conflict"
+            if isinstance(err, ConflictError)
+            else "blocked"
+            if isinstance(err, QualityGateError)
+            else "failed"
+        )
     finally:
         session.close()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -21,7 +21,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from meshkit.build.runner import BuildResult
 from meshkit.cli import render
-from meshkit.errors import MeshkitError
+from meshkit.errors import MeshkitError, SpecError
+from meshkit.spec.models import parse_duration
 from meshkit.workspace import Workspace
 
 app = typer.Typer(
@@ -62,8 +63,14 @@ def init(
 @app.command()
 def validate(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
     """Check every spec (all problems at once) and each SQL transform against its schema."""
-    with _workspace(mesh) as ws:
-        report = ws.validate()
+    try:
+        with _workspace(mesh) as ws:
+            report = ws.validate()
+    except SpecError as exc:
+        if not as_json:
+            raise
+        render.print_json({"ok": False, "problems": [p.to_dict() for p in exc.problems]})
+        raise typer.Exit(exc.exit_code) from exc
     if as_json:
         render.print_json(
             {
@@ -145,7 +152,7 @@ def _build_with_progress(
 
         def progress(pid: str, message: str) -> None:
             bar.update(task, description=f"{pid}: {message}")
-            if message in ("success", "failed", "blocked", "conflict", "skipped"):
+            if message in ("success", "failed", "blocked", "conflict", "skipped"):  # run ended
                 bar.advance(task)
 
         return ws.build(named, downstream=down, upstream=up, progress=progress)
@@ -269,6 +276,40 @@ def query(
             writer.writerow(row.values())
     else:
         render.arrow_table(table)
+
+
+@app.command()
+def vacuum(
+    products: Annotated[list[str] | None, typer.Argument(help="Products (default: all).")] = None,
+    retain: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep files younger than this, e.g. 7d (default: settings.vacuum_retention)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be deleted.")
+    ] = False,
+    mesh: MeshOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete old table files and staged files of failed or killed builds."""
+    keep = None
+    if retain is not None:
+        try:
+            keep = parse_duration(retain)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--retain") from err
+    with _workspace(mesh) as ws:
+        removed = ws.vacuum(products or [], retain=keep, dry_run=dry_run)
+    if as_json:
+        render.print_json({"dry_run": dry_run, "removed": removed})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for pid, files in removed.items():
+        render.out.print(f"{pid}: {verb} {len(files)} file(s)")
+        for file in files:
+            render.out.print(f"  {file}", style="dim")
 
 
 @app.command()

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -63,7 +64,9 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
-    Field(json_schema_extra={"type": "string", "pattern": _DURATION.pattern}),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "pattern": _DURATION.pattern}, {"type": "number"}]}
+    ),
 ]
 
 
@@ -131,7 +134,7 @@ class Severity(StrEnum):
 class MeshSettings(Spec):
     warehouse: str = Field(
         "warehouse",
-        description="Where published Delta tables live: a path (relative to the mesh root) or URI.",
+        description="Folder where published Delta tables live (relative to the mesh root).",
     )
     catalog: str = Field(
         "sqlite:///.meshkit/catalog.db",
@@ -143,6 +146,11 @@ class MeshSettings(Spec):
     )
     memory_limit: str | None = Field(
         None, description="Engine memory limit, e.g. '4GB' (default: engine's own, 80% of RAM)."
+    )
+    vacuum_retention: Duration = Field(
+        timedelta(days=7),
+        description="`meshkit vacuum` keeps files younger than this: time travel within it works, "
+        "and a running build's staged files are never touched.",
     )
 
 

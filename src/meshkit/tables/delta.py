@@ -164,13 +164,28 @@ class DeltaTables:
         return out
 
     def vacuum(self, table: Path, *, retention_hours: int, dry_run: bool = False) -> list[str]:
+        """Delete files no version younger than `retention_hours` needs, and staged files no
+        commit ever added (a failed or killed build's), once they are that old."""
         dt = self.open(table)
         if dt is None:
             return []
         removed: list[str] = dt.vacuum(
-            retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False
+            retention_hours=retention_hours,
+            dry_run=dry_run,
+            enforce_retention_duration=False,
+            full=True,
         )
-        return removed
+        if not dry_run:
+            _remove_empty_dirs(table / STAGING_DIR)
+        return sorted(removed)
+
+
+def _remove_empty_dirs(folder: Path) -> None:
+    if not folder.is_dir():
+        return
+    for child in folder.iterdir():
+        if child.is_dir() and not any(child.iterdir()):
+            child.rmdir()
 
 
 def _add_actions(table: Path, stage: Path) -> list[AddAction]:
