@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 import meshkit.cli.app
 from meshkit import errors
 from meshkit.cli.app import app
-from meshkit.spec.models import SPEC_KINDS, DataProductSpec, QualityCheck
+from meshkit.spec.models import SPEC_KINDS, DataProductSpec, QualityCheck, normalize_type
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -235,6 +235,48 @@ def test_the_full_example_is_a_valid_product_with_every_top_level_key() -> None:
         pytest.fail(f"the full example in specs.md is not a valid DataProduct:\n{err}")
     keys = {info.alias or name for name, info in DataProductSpec.model_fields.items()}
     assert keys - set(raw) == set(), "the full example leaves out top-level keys"
+
+
+def type_table_pairs() -> list[tuple[str, str]]:
+    """`(written, canonical)` pairs of the SQL types table in specs.md.
+
+    A row maps its written types to one canonical name, or pairs them up in order; `;` separates
+    groups (`blob`, `bytea`; `uuid` -> `BLOB`; `UUID`).
+    """
+    body = section(read("specs.md"), 2, "SQL types")
+    pairs: list[tuple[str, str]] = []
+    for written, canonical in re.findall(r"^\| (`.+?) \| (`.+?) \|$", body, re.MULTILINE):
+        groups = list(zip(written.split(";"), canonical.split(";"), strict=True))
+        for left, right in groups:
+            names = re.findall(r"`([^`]+)`", left)
+            canon = re.findall(r"`([^`]+)`", right)
+            if len(canon) == 1:
+                pairs += [(name, canon[0]) for name in names]
+            else:
+                pairs += list(zip(names, canon, strict=True))
+    return pairs
+
+
+def test_the_sql_types_table_shows_what_normalization_prints() -> None:
+    pairs = type_table_pairs()
+    assert len(pairs) >= 30, f"could not read the SQL types table: {pairs}"
+    wrong = [(w, c, normalize_type(w)) for w, c in pairs if normalize_type(w) != c]
+    assert not wrong, f"specs.md SQL types (written, documented, actual): {wrong}"
+
+
+def test_every_commit_metadata_key_is_documented() -> None:
+    """Each `meshkit.*` key the code puts into Delta commits has a row in lifecycle.md.
+
+    The keys are found as dict keys in the source (`"meshkit.inputs": ...`).
+    """
+    source = "\n".join(
+        f.read_text(encoding="utf-8") for f in (ROOT / "src" / "meshkit").rglob("*.py")
+    )
+    keys = set(re.findall(r"[\"'](meshkit\.[a-z_]+)[\"']\s*:", source))
+    assert {"meshkit.run_id", "meshkit.inputs"} <= keys, f"could not find the keys: {keys}"
+    body = section(read("lifecycle.md"), 2, "6. Publish")
+    missing = {key for key in keys if f"| `{key}` |" not in body}
+    assert not missing, f"lifecycle.md does not document commit metadata {sorted(missing)}"
 
 
 # ------------------------------------------------------------------------------------ cli.md

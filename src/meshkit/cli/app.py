@@ -241,6 +241,7 @@ def show(
         ["delta_version", "semver", "row_count", "published_at", "run_id"],
         title="versions",
     )
+    render.records(data["lineage"], ["target", "source_kind", "source"], title="lineage")
     if details.last_run is not None:
         render.records(
             [data["last_run"]],

@@ -149,6 +149,7 @@ class MeshSettings(Spec):
     )
     vacuum_retention: Duration = Field(
         timedelta(days=7),
+        json_schema_extra={"default": "7d"},
         description="`meshkit vacuum` keeps files younger than this: time travel within it works, "
         "and a running build's staged files are never touched.",
     )
