@@ -344,14 +344,25 @@ class Workspace:
             run_id = entry.metadata.get("meshkit.run_id")
             if entry.version in known or not run_id:
                 continue
+            rows = int(entry.metadata.get("meshkit.rows", 0))
+            spec_hash = str(entry.metadata.get("meshkit.spec_hash", ""))
+            self.catalog.import_run(
+                str(run_id),
+                product_id=product_id,
+                spec_hash=spec_hash,
+                finished_at=entry.timestamp,
+                delta_version=entry.version,
+                row_count=rows,
+            )
             self.catalog.record_version(
                 product_id=product_id,
                 semver=str(entry.metadata.get("meshkit.version", product.spec.version)),
-                spec_hash=str(entry.metadata.get("meshkit.spec_hash", "")),
+                spec_hash=spec_hash,
                 schema=[c.model_dump(mode="json") for c in product.spec.schema_.columns],
                 delta_version=entry.version,
-                row_count=int(entry.metadata.get("meshkit.rows", 0)),
+                row_count=rows,
                 run_id=str(run_id),
+                published_at=entry.timestamp,
             )
 
     def vacuum(

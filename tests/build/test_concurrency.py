@@ -24,18 +24,6 @@ pytestmark = pytest.mark.slow
 
 PRODUCT = "shop.orders"
 
-# A bug in src/meshkit/tables/delta.py (DeltaTables.commit, first publication): when both
-# builds pass delta-rs's "table exists?" check before either writes version 0, delta-rs retries
-# the loser's CREATE TABLE as version 1 instead of failing (the commit allows retries), so both
-# builds report success and version 1 holds both runs' files: every row twice, the primary key
-# broken, nothing audited. It happens in some of the races; the fix is
-# CommitProperties(max_commit_retries=0). This test fails on anything else.
-KNOWN_CREATE_RACE_BUG = (
-    "known bug: racing first builds both publish (delta-rs rebased the losing CREATE TABLE "
-    "onto version 1, adding its files to the winner's); see DeltaTables.commit"
-)
-
-
 def start_party(
     start: StartWorker, mesh: CrashMesh, barrier: Path, party: str, *extra: str
 ) -> BuildWorker:
@@ -184,10 +172,8 @@ def test_first_ever_builds_race_to_create_the_table(
     both_staged_before_either_committed(barrier, list(runs.values()))
 
     results = {p: run.result() for p, run in runs.items()}
-    if all(r["status"] == "published" for r in results.values()):
-        creates = [h for h in mesh.delta().history() if h["operation"] == "CREATE TABLE"]
-        if len(creates) == 2:
-            pytest.xfail(KNOWN_CREATE_RACE_BUG)
+    creates = [h for h in mesh.delta().history() if h["operation"] == "CREATE TABLE"]
+    assert len(creates) == 1, "a retried CREATE would stack a second table on the first"
     winner, loser = split(results)
     assert results[winner]["delta_version"] == 0
     assert results[loser]["error_type"] == "ConflictError"

@@ -10,7 +10,7 @@ content is distinguishable), then checks, with delta-rs and DuckDB rather than m
 * staged files the killed build left under ``data/<run id>/`` are in no version;
 * a normal rebuild afterwards publishes the new data as the next version, and the catalog
   lists every Delta version, including one committed by a process killed before it could
-  record it (``Workspace.reconcile``).
+  record it, and leaves no run 'running' (``Workspace.reconcile``).
 """
 
 from __future__ import annotations
@@ -46,13 +46,11 @@ def assert_old_or_new(mesh: CrashMesh) -> int:
         assert content == mesh.history[previous], "old version changed"
     else:
         assert content == mesh.new, "new version is not exactly the new data"
-        # All of it comes from the staging folder of the run that committed it.
-        assert mesh.run_dirs() == {mesh.commit_run_id(latest)}
+    # The latest version is made only of the files of the run that committed it: whatever
+    # the killed build staged but did not commit (an orphaned data/<run id>/) is not visible.
+    assert mesh.run_dirs() == {mesh.commit_run_id(latest)}
     for version, expected in mesh.history.items():
         assert mesh.content(version) == expected, f"version {version} lost or changed"
-    # Whatever the killed build staged but did not commit is in no version.
-    referenced = set().union(*(mesh.run_dirs(v) for v in range(latest + 1)))
-    assert referenced <= mesh.staged_dirs()
     return latest
 
 
@@ -78,6 +76,11 @@ def assert_rebuild_publishes(mesh: CrashMesh, latest: int) -> None:
     assert {v.delta_version: v.run_id for v in listed} == {
         v: mesh.commit_run_id(v) for v in range(latest + 2)
     }
+    # No run is left 'running' by the dead process; every run that committed is a success.
+    runs = mesh.catalog_runs()
+    assert "running" not in runs.values(), runs
+    for version in range(latest + 2):
+        assert runs[mesh.commit_run_id(version)] == "success"
 
 
 def progress_messages(run: WorkerRun) -> list[str]:
@@ -159,6 +162,7 @@ def test_build_killed_at_a_precise_point(
         assert previous + 1 not in mesh.catalog_versions()
 
     assert_rebuild_publishes(mesh, latest)
+    assert mesh.catalog_runs()[killed_run] == ("success" if committed else "failed")
 
 
 def test_build_killed_at_random_moments(

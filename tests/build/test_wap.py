@@ -411,3 +411,24 @@ def test_commit_records_the_upstream_versions_read(make_mesh: MakeMesh) -> None:
         history = DeltaTable(str(ws.table_of("sales.totals"))).history()
     assert json.loads(history[0]["meshkit.inputs"]) == {"sales.orders": 1}
     assert json.loads(history[1]["meshkit.inputs"]) == {"sales.orders": 0}
+
+
+def test_a_new_catalog_learns_published_versions_from_the_tables(make_mesh: MakeMesh) -> None:
+    """A replaced or restored catalog is rebuilt from the Delta history, not an error."""
+    import shutil
+
+    root = two_products(make_mesh)
+    with Workspace(root) as ws:
+        (first, _) = ws.build()
+    shutil.rmtree(root / ".meshkit")
+    with Workspace(root) as ws:
+        details = ws.show("sales.orders")
+        assert [(v.delta_version, v.run_id, v.row_count) for v in details.versions] == [
+            (0, first.run_id, 1000)
+        ]
+        imported = ws.catalog.runs("sales.orders")[0]
+        assert imported.status == "success"
+        assert "table's history" in (imported.error or "")
+        (again, _) = ws.build()
+        assert again.ok
+        assert [v.delta_version for v in ws.catalog.versions("sales.orders")] == [1, 0]

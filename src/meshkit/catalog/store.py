@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -278,6 +279,7 @@ class Catalog:
         delta_version: int,
         row_count: int,
         run_id: str,
+        published_at: datetime | None = None,
     ) -> None:
         """Record a published version; re-recording the same Delta version overwrites it."""
         values = {
@@ -288,7 +290,7 @@ class Catalog:
             "delta_version": delta_version,
             "row_count": row_count,
             "run_id": run_id,
-            "published_at": utcnow(),
+            "published_at": published_at or utcnow(),
         }
         with self._session(write=True) as s:
             if s.get(Product, product_id) is None:
@@ -298,6 +300,39 @@ class Catalog:
                 )
             self._get_run(s, run_id)
             _upsert(s, ProductVersion, values, keys=("product_id", "delta_version"))
+
+    def import_run(
+        self,
+        run_id: str,
+        *,
+        product_id: str,
+        spec_hash: str,
+        finished_at: datetime,
+        delta_version: int,
+        row_count: int,
+    ) -> bool:
+        """Record a successful run known only from a table's history (the catalog was new,
+        replaced or restored after it). Returns False if the run was already known."""
+        with self._session(write=True) as s:
+            if s.get(Run, run_id) is not None:
+                return False
+            s.add(
+                Run(
+                    id=run_id,
+                    product_id=product_id,
+                    status="success",
+                    started_at=finished_at,
+                    finished_at=finished_at,
+                    timings={},
+                    error="recorded from the table's history: this catalog has no record of the run",
+                    spec_hash=spec_hash,
+                    row_count=row_count,
+                    delta_version=delta_version,
+                    host=None,
+                    pid=None,
+                )
+            )
+        return True
 
     def set_lineage(self, target: str, sources: Sequence[tuple[str, str]]) -> None:
         """Replace every edge into ``target`` with ``sources`` (``(source_kind, source)`` pairs).

@@ -113,6 +113,8 @@ class DeltaTables:
         props = CommitProperties(custom_metadata=dict(metadata))
         try:
             if read_version is None:
+                # No retries: a retried CREATE lands as version 1 on top of the winner's
+                # version 0, adding our files to theirs (every row twice, nothing audited).
                 create_table_with_add_actions(
                     str(table),
                     delta_schema,
@@ -120,7 +122,9 @@ class DeltaTables:
                     mode="error",
                     name=name,
                     description=description,
-                    commit_properties=props,
+                    commit_properties=CommitProperties(
+                        custom_metadata=dict(metadata), max_commit_retries=0
+                    ),
                 )
             else:
                 dt = DeltaTable(str(table), version=read_version)
