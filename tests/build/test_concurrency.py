@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 
 PRODUCT = "shop.orders"
 
+
 def start_party(
     start: StartWorker, mesh: CrashMesh, barrier: Path, party: str, *extra: str
 ) -> BuildWorker:
