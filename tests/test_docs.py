@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import typer
+import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from ruamel.yaml import YAML
 
 import meshkit.cli.app
 from meshkit import errors
@@ -207,7 +207,7 @@ def test_every_check_type_has_its_keys_and_a_valid_example(model: type[BaseModel
     assert examples, f"the {tag} section has no YAML example"
     adapter: TypeAdapter[Any] = TypeAdapter(QualityCheck)
     for example in examples:
-        items = YAML(typ="safe").load(example)["quality"]
+        items = yaml.safe_load(example)["quality"]
         for item in items:
             parsed = adapter.validate_python(item)
             assert parsed.type == tag, f"the {tag} section shows a {parsed.type} check"
@@ -228,7 +228,7 @@ def test_every_choice_is_documented() -> None:
 def test_the_full_example_is_a_valid_product_with_every_top_level_key() -> None:
     body = section(read("specs.md"), 2, "Full example")
     [example] = code_blocks(body, "yaml")
-    raw = YAML(typ="safe").load(example)
+    raw = yaml.safe_load(example)
     try:
         DataProductSpec.model_validate(raw)
     except ValidationError as err:  # pragma: no cover - the message is the point

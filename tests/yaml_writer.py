@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+import yaml
 
 
 def dump(path: Path, data: Any) -> None:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    with path.open("w") as handle:
-        yaml.dump(data, handle)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))

@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml.comments import CommentedMap
 
 from meshkit.errors import Problem, SpecError
 from meshkit.spec.mesh import Domain, Mesh, Product
 from meshkit.spec.models import API_VERSION, DataProductSpec, DomainSpec, MeshSpec
 from meshkit.spec.problems import problems_from
-from meshkit.spec.yamlpos import YamlSyntaxError, did_you_mean, position, read_yaml
+from meshkit.spec.yamlpos import YamlMap, YamlSyntaxError, did_you_mean, position, read_yaml
 
 MESH_FILE = "mesh.yaml"
 DOMAIN_FILE = "domain.yaml"
@@ -41,13 +40,13 @@ def find_root(start: Path) -> Path:
 
 def _parse(
     file: Path, model: type[M], kind: str, problems: list[Problem]
-) -> tuple[M, CommentedMap] | None:
+) -> tuple[M, YamlMap] | None:
     try:
         raw = read_yaml(file)
     except YamlSyntaxError as err:
         problems.append(err.problem)
         return None
-    if not isinstance(raw, CommentedMap):
+    if not isinstance(raw, YamlMap):
         problems.append(
             Problem(
                 f"expected a mapping of keys, got {_what(raw)}",

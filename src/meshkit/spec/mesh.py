@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
-
 from meshkit.errors import Problem
 from meshkit.spec.models import Classification, Column, DataProductSpec, DomainSpec, MeshSpec
-from meshkit.spec.yamlpos import Loc, dotted, position, to_plain
+from meshkit.spec.yamlpos import Loc, YamlMap, dotted, position, to_plain
 
 
 @dataclass
@@ -20,7 +18,7 @@ class Located:
     """A spec with its file and parsed YAML, so later checks can point into the file."""
 
     file: Path
-    raw: CommentedMap
+    raw: YamlMap
 
     def problem(self, message: str, loc: Loc = (), *, hint: str | None = None) -> Problem:
         line, column = position(self.raw, loc)

@@ -8,10 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
-from ruamel.yaml.comments import CommentedMap
 
 from meshkit.errors import Problem
-from meshkit.spec.yamlpos import Loc, did_you_mean, dotted, position, to_plain
+from meshkit.spec.yamlpos import Loc, YamlMap, did_you_mean, dotted, position, to_plain
 
 _TYPE_HINTS = {
     "int_parsing": "write a whole number without quotes",
@@ -112,7 +111,7 @@ def _model_of(annotation: Any, node: Any) -> Any:
 
 
 def problems_from(
-    err: ValidationError, *, model: type[BaseModel], raw: CommentedMap, file: Path
+    err: ValidationError, *, model: type[BaseModel], raw: YamlMap, file: Path
 ) -> list[Problem]:
     located = [(detail, clean_loc(raw, detail["loc"])) for detail in err.errors(include_url=False)]
     # `ownr: ...` makes pydantic report both "unknown key 'ownr'" and "missing key 'owner'";
@@ -325,7 +324,7 @@ def _describe(
 
 
 def _yaml_type(value: Any) -> str:
-    """ruamel wraps scalars (ScalarFloat...); name the plain YAML type the user wrote."""
+    """Name the YAML type the user wrote (text, int, float, list, mapping...)."""
     if value is None:
         return "nothing"
     for base in (bool, int, float, str, list, dict):
