@@ -381,3 +381,41 @@ def test_composite_key_with_nulls_counts_only_complete_keys(
     unique = next(c for c in result.checks if c.type == "unique")
     assert unique.measured == (1 if duplicated else 0), unique.message
     assert unique.passed is not duplicated
+
+
+@pytest.mark.parametrize(
+    ("key_sql", "bitmap"),
+    [
+        ("(i // 3)::bigint as a, (i % 3)::integer as b", True),  # dense: (a, b) packs into a bitmap
+        ("(i // 3 * 1000000007)::bigint as a, (i % 3)::integer as b", False),  # sparse: hashed
+    ],
+)
+def test_integer_keys_use_a_bitmap_when_dense(tmp_path: Path, key_sql: str, bitmap: bool) -> None:
+    from meshkit.engines.base import Source
+    from meshkit.spec.mesh import Product
+    from meshkit.spec.models import DataProductSpec
+
+    data = tmp_path / "keys.parquet"
+    # 30000 keys, 20 repeated once more, and 50 with a NULL part (never duplicates)
+    duckdb.execute(
+        f"copy (select {key_sql} from range(30000) t(i) "
+        f"union all select {key_sql} from range(20) t(i) "
+        f"union all select null::bigint as a, 1::integer as b from range(50)) "
+        f"to '{data}' (format parquet)"
+    )
+    spec = DataProductSpec.model_validate(
+        product_spec(
+            "keys",
+            schema={"columns": [{"name": "a", "type": "bigint"}, {"name": "b", "type": "integer"}]},
+            quality=[{"type": "unique", "columns": ["a", "b"]}],
+        )
+    )
+    product = Product(file=tmp_path / "dataproduct.yaml", raw=None, spec=spec, domain="d")  # type: ignore[arg-type]
+    session = CountingSession()
+    session.register(Source(name=quality.STAGED, reader="parquet", paths=[str(data)]))
+    _, (result,) = quality.run_checks(product, session, files=[str(data)])
+    session.close()
+    assert result.measured == 20
+    assert not result.passed
+    assert ("BITSTRING_AGG" in session.queries[0].upper()) is bitmap
+    assert result.samples, "duplicated keys are sampled"

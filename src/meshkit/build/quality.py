@@ -77,6 +77,7 @@ class Compiled:
     failing_rows: exp.Expr | None = None  # WHERE predicate selecting failing rows
     duplicates_of: list[str] | None = None  # unique checks sample duplicated keys instead
     from_stats: FromStats | None = None  # the aggregates' values, when footers prove them
+    specialize: Callable[[FooterStats], list[exp.Expr] | None] | None = None  # cheaper aggregates
     exact: list[exp.Expr] | None = None  # exact aggregates to confirm a fast-path failure
     sample_query: exp.Query | None = None  # custom checks sample their own query
 
@@ -196,6 +197,23 @@ def _unique(columns: Sequence[str], *, name: str, severity: Severity = Severity.
             (f"({label}) is unique" if ok else f"({label}) has {duplicates} duplicate row(s)"),
         )
 
+    def bitmap(stats: FooterStats) -> list[exp.Expr] | None:
+        packed = _packed_key(columns, stats)
+        if packed is None:
+            return None
+        key, size = packed
+        bits = exp.Filter(
+            this=exp.Anonymous(
+                this="bitstring_agg",
+                expressions=[key, exp.convert(0), exp.convert(size - 1)],
+            ),
+            expression=exp.Where(this=complete.copy()),
+        )
+        count = exp.Coalesce(
+            this=exp.Anonymous(this="bit_count", expressions=[bits]), expressions=[exp.convert(0)]
+        )
+        return [present.copy(), count]
+
     return Compiled(
         name=name,
         type="unique",
@@ -205,7 +223,47 @@ def _unique(columns: Sequence[str], *, name: str, severity: Severity = Severity.
         judge=judge,
         duplicates_of=list(columns),
         exact=exact,
+        specialize=bitmap,
     )
+
+
+MAX_BITMAP_BITS = 1 << 30  # 128 MiB of bitmap at most
+BITMAP_DENSITY = 64  # and at most 64 bits per row: sparse keys are cheaper to hash
+
+
+def _packed_key(columns: Sequence[str], stats: FooterStats) -> tuple[exp.Expr, int] | None:
+    """Integer keys with exact bounds pack into one integer in [0, size): distinct keys are then
+    set bits of a bitmap (`bitstring_agg`), exact and several times cheaper than hashing."""
+    bounds: list[tuple[int, int]] = []
+    for column in columns:
+        found = stats.column(column)
+        if found is None or not found.exact_range or found.min is None:
+            return None
+        low, high = found.min, found.max
+        if isinstance(low, bool) or not (isinstance(low, int) and isinstance(high, int)):
+            return None
+        bounds.append((low, high))
+    size = 1
+    for low, high in bounds:
+        size *= high - low + 1
+    if size > MAX_BITMAP_BITS or size > max(BITMAP_DENSITY * stats.rows, 1 << 20):
+        return None
+    key: exp.Expr | None = None
+    stride = 1
+    for column, (low, high) in reversed(list(zip(columns, bounds, strict=True))):
+        offset = exp.paren(  # sqlglot does not add precedence parentheses itself
+            exp.Sub(
+                this=exp.cast(_col(column), exp.DataType.build("BIGINT")),
+                expression=exp.convert(low),
+            )
+        )
+        term: exp.Expr = (
+            offset if stride == 1 else exp.Mul(this=offset, expression=exp.convert(stride))
+        )
+        key = term if key is None else exp.Add(this=term, expression=key)
+        stride *= high - low + 1
+    assert key is not None
+    return key, size
 
 
 def _compile(check: Any, column: str | None, sql_type: str, canonical: dict[str, str]) -> Compiled:
@@ -504,13 +562,27 @@ def run_checks(
             if values is not None:
                 known[i] = values
     aggregates: list[exp.Expr] = []
-    slots: dict[int, tuple[int, int]] = {}
+    positions: dict[str, int] = {}  # identical aggregates (a PK also declared unique) run once
+    slots: dict[int, list[int]] = {}
+
+    def slot(aggregate: exp.Expr) -> int:
+        text = aggregate.sql(dialect="duckdb")
+        if text not in positions:
+            positions[text] = len(aggregates)
+            aggregates.append(aggregate)
+        return positions[text]
+
     if stats is None:
-        aggregates.append(exp.Count(this=exp.Star()))
+        slot(exp.Count(this=exp.Star()))
     for i, item in enumerate(compiled):
-        if i not in known:
-            slots[i] = (len(aggregates), len(item.aggregates))
-            aggregates += item.aggregates
+        if i in known:
+            continue
+        chosen = (
+            item.specialize(stats) if item.specialize is not None and stats is not None else None
+        )
+        if chosen is not None:
+            item.exact = None  # the specialized form is exact already
+        slots[i] = [slot(a) for a in (chosen or item.aggregates)]
     scanned: list[Any] = []
     if aggregates:
         scan = exp.select(*(a.as_(f"_c{n}") for n, a in enumerate(aggregates))).from_(
@@ -520,11 +592,7 @@ def run_checks(
     rows = stats.rows if stats is not None else int(scanned[0])
     results: list[CheckResult] = []
     for i, item in enumerate(compiled):
-        if i in known:
-            values = known[i]
-        else:
-            start, width = slots[i]
-            values = scanned[start : start + width]
+        values = known[i] if i in known else [scanned[n] for n in slots[i]]
         passed, measured, threshold, message = item.judge(values, rows)
         if not passed and item.exact is not None:
             exact = exp.select(*(a.copy() for a in item.exact)).from_(
