@@ -28,7 +28,7 @@ from typing import Any
 
 PRODUCT = "sales.order_lines"
 HERE = Path(__file__).resolve().parent
-WORK = HERE.parent / ".bench"
+WORK = Path(os.environ.get("MESHKIT_BENCH_WORK", HERE.parent / ".bench"))
 
 
 def prepare(scale: float) -> Path:
