@@ -9,6 +9,7 @@ Anything else reaching a frontend is a bug in meshkit.
     ├── BuildError           a build failed before anything was published
     │   ├── ContractError    the staged data does not match the declared schema
     │   └── QualityGateError a quality check with severity `error` failed
+    ├── PolicyError          a `required` policy fails (validate and build refuse the product)
     ├── ConflictError        another build committed to the same table first
     ├── CatalogError         the catalog database cannot be opened or migrated
     └── NotFoundError        an unknown product, domain or version was asked for
@@ -163,6 +164,28 @@ class QualityGateError(BuildError):
         self.failures = failures
         names = ", ".join(f.check for f in failures)
         super().__init__(f"{product}: quality gate failed ({names}); nothing was published")
+
+
+class PolicyError(MeshkitError):
+    """A `required` policy fails for one or more products; nothing of theirs is built."""
+
+    exit_code = 7
+
+    def __init__(self, failures: list[Problem], products: list[str]) -> None:
+        self._failures = failures
+        self.products = products
+        names = ", ".join(products)
+        super().__init__(
+            f"required polic{'ies fail' if len(failures) != 1 else 'y fails'} for {names}",
+            hint="fix the violations, or ask the governance group for a time-limited waiver",
+        )
+
+    @property
+    def problems(self) -> list[Problem]:
+        return list(self._failures)
+
+    def __str__(self) -> str:
+        return "\n".join([self.message, *(f"  {p}" for p in self._failures)])
 
 
 class ConflictError(MeshkitError):

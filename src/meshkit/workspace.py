@@ -7,7 +7,7 @@ import os
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlglot import exp
 
+from meshkit import governance
 from meshkit.build import contract, inputs, planner
 from meshkit.build.runner import BuildResult, Progress, build_product, transform_query
 from meshkit.catalog import Catalog, QualityRecord
@@ -29,10 +30,12 @@ from meshkit.errors import (
     ConflictError,
     MeshkitError,
     NotFoundError,
+    PolicyError,
     Problem,
     QualityGateError,
     SpecError,
 )
+from meshkit.governance.findings import Finding, Violation
 from meshkit.spec import Mesh, Product, find_root, load_mesh
 from meshkit.spec.models import format_duration
 from meshkit.tables.delta import DeltaTables, Snapshot, list_files
@@ -48,6 +51,7 @@ class ValidationReport:
     products: int
     domains: int
     notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
 
 @dataclass
@@ -88,7 +92,16 @@ class Workspace:
 
     @cached_property
     def mesh(self) -> Mesh:
-        return load_mesh(self.root)
+        """The specs, loaded and checked (including the policy declarations)."""
+        mesh = load_mesh(self.root)
+        problems = governance.check_policies(mesh, now=self.now())
+        if problems:
+            raise SpecError(problems)
+        return mesh
+
+    def now(self) -> datetime:
+        """The clock policies (waiver expiry) and checks use; tests freeze it."""
+        return datetime.now(UTC)
 
     @property
     def catalog_url(self) -> str:
@@ -149,7 +162,7 @@ class Workspace:
 
     # ------------------------------------------------------------- validate
 
-    def validate(self) -> ValidationReport:
+    def validate(self, *, policies: bool = True) -> ValidationReport:
         """Load every spec, then check each SQL transform's output against its contract.
 
         The contract check binds the SQL over typed empty inputs (declared schemas of upstream
@@ -167,7 +180,137 @@ class Workspace:
             problems.extend(self._check_contract(product, report))
         if problems:
             raise SpecError(problems)
+        if policies:
+            report.findings = self.check_policies()
         return report
+
+    # ----------------------------------------------------------------- governance
+
+    def check_policies(self, products: Sequence[str] = (), *, record: bool = True) -> list[Finding]:
+        """Evaluate the policies that apply to `products` (default all) and store the results.
+
+        Raises PolicyError if a `required` policy fails (after waivers).
+        """
+        findings = self.evaluate_policies(products, record=record)
+        blocking = [f for f in findings if f.blocking]
+        if blocking:
+            raise policy_error(blocking)
+        return findings
+
+    def evaluate_policies(
+        self, products: Sequence[str] = (), *, record: bool = True
+    ) -> list[Finding]:
+        """Like check_policies, but returns blocking findings instead of raising."""
+        for pid in products:
+            self.product(pid)
+        ids = list(products) or sorted(self.mesh.products)
+        previous = {p.id: p.status for p in self.catalog.products()}
+        findings = governance.evaluate(self.mesh, ids, now=self.now(), previous_status=previous)
+        if record:
+            self._register_specs(ids)
+            for pid in ids:
+                product = self.mesh.products[pid]
+                self.catalog.record_policy_results(
+                    product_id=pid,
+                    semver=product.spec.version,
+                    spec_hash=product.spec_hash,
+                    results=[f.to_dict() for f in findings if f.product == pid],
+                    evaluated_at=self.now(),
+                )
+        return findings
+
+    def policy_report(self) -> dict[str, Any]:
+        """Compliance per domain and per policy, from the latest stored evaluation of each product."""
+        records = self.catalog.policy_results()
+        domains: dict[str, dict[str, Any]] = {}
+        policies: dict[str, dict[str, Any]] = {}
+        for r in records:
+            domain = r.product_id.split(".", 1)[0]
+            for key, table, extra in (
+                (domain, domains, {"domain": domain}),
+                (
+                    r.policy,
+                    policies,
+                    {"policy": r.policy, "rule": r.rule, "enforcement": r.enforcement},
+                ),
+            ):
+                row = table.setdefault(
+                    key,
+                    {
+                        **extra,
+                        "products": set(),
+                        "checks": 0,
+                        "passed": 0,
+                        "failed": 0,
+                        "waived": 0,
+                    },
+                )
+                row["products"].add(r.product_id)
+                row["checks"] += 1
+                bucket = "failed" if r.outcome in ("failed", "error") else r.outcome
+                row[bucket] += 1
+        for table in (domains, policies):
+            for row in table.values():
+                row["products"] = len(row["products"])
+                row["compliance"] = (
+                    f"{100 * row['passed'] / row['checks']:.0f}%" if row["checks"] else "-"
+                )
+        return {
+            "domains": sorted(domains.values(), key=lambda r: r["domain"]),
+            "policies": sorted(policies.values(), key=lambda r: r["policy"]),
+            "evaluated_products": len({r.product_id for r in records}),
+        }
+
+    def apply_retention(self, products: Sequence[str] = (), *, dry_run: bool = False) -> list[Any]:
+        """Delete rows older than each product's retention period as a new table version,
+        vacuum files past the safety window, and record the new version in the catalog."""
+        from meshkit.governance.retention import apply_retention
+
+        ids = list(products) or sorted(p for p, x in self.mesh.products.items() if x.spec.retention)
+        results = []
+        hours = max(1, int(self.mesh.spec.settings.vacuum_retention.total_seconds() // 3600))
+        for pid in ids:
+            product = self.product(pid)
+            retention = product.spec.retention
+            if retention is None:
+                raise MeshkitError(
+                    f"{pid} declares no retention period",
+                    hint="add retention: {period: 365d, column: <date column>} to its spec",
+                )
+            result = apply_retention(
+                self.tables,
+                self.table_of(pid),
+                product_id=pid,
+                period=retention.period,
+                column=retention.column,
+                now=self.now(),
+                vacuum_hours=hours,
+                dry_run=dry_run,
+            )
+            if result.version is not None:
+                self._record_retention(product, result)
+            results.append(result)
+        return results
+
+    def _record_retention(self, product: Product, result: Any) -> None:
+        """A retention delete is a new version: the catalog gets a run and the version."""
+        self._register_specs([product.id])
+        run_id = self.catalog.start_run(
+            product_id=product.id, spec_hash=product.spec_hash, host=HOST, pid=os.getpid()
+        )
+        rows = result.rows_before - result.rows_deleted
+        self.catalog.record_version(
+            product_id=product.id,
+            semver=product.spec.version,
+            spec_hash=product.spec_hash,
+            schema=[c.model_dump(mode="json") for c in product.spec.schema_.columns],
+            delta_version=result.version,
+            row_count=rows,
+            run_id=run_id,
+        )
+        self.catalog.finish_run(
+            run_id, status="success", timings={}, row_count=rows, delta_version=result.version
+        )
 
     def _check_contract(self, product: Product, report: ValidationReport) -> list[Problem]:
         session = self.engine.session()
@@ -235,10 +378,18 @@ class Workspace:
     ) -> list[BuildResult]:
         """Build products in dependency order. A product whose upstream failed is skipped."""
         order = self.plan(products, downstream=downstream, upstream=upstream)
+        findings = self.evaluate_policies(
+            order
+        )  # before registering: lifecycle needs the old status
         self._register_specs(self.mesh.products)  # the catalog lists all declared products
+        blocked = {pid: [f for f in findings if f.product == pid and f.blocking] for pid in order}
         results: dict[str, BuildResult] = {}
         for pid in order:
             product = self.mesh.products[pid]
+            if blocked[pid]:
+                results[pid] = BuildResult(pid, "blocked", error=policy_error(blocked[pid]))
+                progress(pid, "blocked")
+                continue
             failed = [u for u in product.upstream() if u in results and not results[u].ok]
             if failed:
                 results[pid] = BuildResult(
@@ -502,6 +653,23 @@ class Workspace:
                 ) from err
         finally:
             session.close()
+
+
+def policy_error(findings: Sequence[Finding]) -> PolicyError:
+    problems = []
+    for finding in findings:
+        for violation in finding.violations or [Violation(finding.message)]:
+            problems.append(
+                Problem(
+                    f"[{finding.policy}] {violation.message}",
+                    file=violation.file,
+                    path=violation.path,
+                    line=violation.line,
+                    column=violation.column,
+                    hint=violation.hint,
+                )
+            )
+    return PolicyError(problems, sorted({f.product for f in findings}))
 
 
 def process_is_gone(pid: int) -> bool:

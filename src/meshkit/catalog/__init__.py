@@ -1,11 +1,14 @@
-"""The catalog: meshkit's metadata database (domains, products, versions, runs, quality, lineage).
+"""The catalog: meshkit's metadata database (domains, products, versions, runs, quality, lineage,
+policy results).
 
 Only ``Catalog`` and the record classes are public; models and migrations are internal.
 """
 
 from meshkit.catalog.records import (
+    ColumnLineageRecord,
     DomainRecord,
     LineageRecord,
+    PolicyRecord,
     ProductRecord,
     QualityRecord,
     RunRecord,
@@ -15,8 +18,10 @@ from meshkit.catalog.store import Catalog
 
 __all__ = [
     "Catalog",
+    "ColumnLineageRecord",
     "DomainRecord",
     "LineageRecord",
+    "PolicyRecord",
     "ProductRecord",
     "QualityRecord",
     "RunRecord",

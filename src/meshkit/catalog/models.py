@@ -162,3 +162,43 @@ class LineageEdge(Base):
     source_kind: Mapped[str] = mapped_column(String())
     source: Mapped[str] = mapped_column(String())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PolicyResult(Base):
+    """One policy's outcome on one product version, each time policies are evaluated."""
+
+    __tablename__ = "policy_results"
+    __table_args__ = (
+        Index("ix_policy_results_product_id_evaluated_at", "product_id", "evaluated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    product_id: Mapped[str] = mapped_column(String())
+    semver: Mapped[str] = mapped_column(String())
+    spec_hash: Mapped[str] = mapped_column(String())
+    run_id: Mapped[str | None] = mapped_column(String(), nullable=True)
+    policy: Mapped[str] = mapped_column(String())
+    rule: Mapped[str] = mapped_column(String())
+    enforcement: Mapped[str] = mapped_column(String())
+    origin: Mapped[str] = mapped_column(String())
+    outcome: Mapped[str] = mapped_column(String())
+    message: Mapped[str] = mapped_column(Text)
+    hint: Mapped[str | None] = mapped_column(Text, nullable=True)
+    violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    waiver: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ColumnLineage(Base):
+    """Where an output column comes from, and the classification it carries because of it."""
+
+    __tablename__ = "column_lineage"
+    __table_args__ = (UniqueConstraint("product_id", "column", "source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    product_id: Mapped[str] = mapped_column(String())
+    column: Mapped[str] = mapped_column(String())
+    source: Mapped[str] = mapped_column(String())
+    classification: Mapped[str] = mapped_column(String())
+    pii: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -157,3 +157,30 @@ class LineageRecord(_Record):
     source_kind: str
     source: str
     updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyRecord(_Record):
+    product_id: str
+    semver: str
+    spec_hash: str
+    run_id: str | None
+    policy: str
+    rule: str
+    enforcement: str
+    origin: str
+    outcome: str
+    message: str
+    hint: str | None
+    violations: list[dict[str, Any]]
+    waiver: dict[str, Any] | None
+    evaluated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnLineageRecord(_Record):
+    product_id: str
+    column: str
+    source: str
+    classification: str
+    pii: bool

@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from meshkit.catalog.governance import GovernanceRecords
 from meshkit.catalog.migrate import upgrade_to_head
 from meshkit.catalog.models import (
     Base,
@@ -62,7 +63,7 @@ _URL_EXAMPLES: Final = "sqlite:///path/to/catalog.db or postgresql+psycopg://use
 _READ_ONLY: Final = "meshkit_read_only"
 
 
-class Catalog:
+class Catalog(GovernanceRecords):
     """The catalog database: domains, products, versions, runs, quality results and lineage.
 
     Opening a catalog creates it if needed and migrates it to the current schema.

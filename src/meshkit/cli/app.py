@@ -19,9 +19,10 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from meshkit import __version__
 from meshkit.build.runner import BuildResult
 from meshkit.cli import render
-from meshkit.errors import MeshkitError, SpecError
+from meshkit.errors import MeshkitError, PolicyError, SpecError
 from meshkit.spec.models import parse_duration
 from meshkit.workspace import Workspace
 
@@ -123,7 +124,7 @@ def build(
     named, down, up = _parse_select(select or [])
     named = [*(products or []), *named]
     with _workspace(mesh) as ws:
-        ws.validate()
+        ws.validate(policies=False)  # policies are evaluated per product by the build
         results = _build_with_progress(ws, named, down, up, quiet=as_json)
     if as_json:
         render.print_json(
@@ -379,6 +380,100 @@ def demo(
     failures = [r.error for r in results if r.error is not None]
     if failures:
         raise typer.Exit(max(e.exit_code for e in failures))
+
+
+policy_app = typer.Typer(help="Evaluate and report governance policies.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+retention_app = typer.Typer(help="Apply retention periods to published data.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+
+
+@policy_app.command("check")
+def policy_check(
+    products: Annotated[list[str] | None, typer.Argument(help="Products (default: all).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, junit or sarif.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here.")
+    ] = None,
+    mesh: MeshOption = None,
+) -> None:
+    """Evaluate every applicable policy; exit 7 if a required one fails."""
+    from meshkit.governance.reports import to_json, to_junit, to_sarif
+
+    if fmt not in ("table", "json", "junit", "sarif"):
+        raise typer.BadParameter(
+            f"unknown format {fmt!r}; use table, json, junit or sarif", param_hint="--format"
+        )
+    with _workspace(mesh) as ws:
+        findings = ws.evaluate_policies(products or [])
+        root, when = ws.root, ws.now()
+        files = {pid: p.file for pid, p in ws.mesh.products.items()}
+    if fmt == "table":
+        render.policy_table(findings)
+        text = None
+    elif fmt == "json":
+        text = json.dumps(to_json(findings, generated_at=when), indent=2)
+    elif fmt == "junit":
+        text = to_junit(findings, generated_at=when, root=root, product_files=files)
+    else:
+        sarif = to_sarif(findings, tool_version=__version__, root=root, product_files=files)
+        text = json.dumps(sarif, indent=2)
+    if text is not None:
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text + "\n")
+            render.err.print(f"wrote {output}")
+        else:
+            sys.stdout.write(text + "\n")
+    blocking = [f for f in findings if f.blocking]
+    if blocking:
+        raise typer.Exit(PolicyError.exit_code)
+
+
+@policy_app.command("report")
+def policy_report(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
+    """Summarise stored policy results: compliance per domain and per rule."""
+    with _workspace(mesh) as ws:
+        summary = ws.policy_report()
+    if as_json:
+        render.print_json(summary)
+        return
+    render.records(
+        summary["domains"],
+        ["domain", "products", "checks", "passed", "failed", "waived", "compliance"],
+        title="compliance per domain",
+    )
+    render.records(
+        summary["policies"],
+        ["policy", "rule", "enforcement", "checks", "passed", "failed", "waived", "compliance"],
+        title="compliance per policy",
+    )
+
+
+@retention_app.command("apply")
+def retention_apply(
+    products: Annotated[
+        list[str] | None, typer.Argument(help="Products (default: all with retention).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be deleted.")
+    ] = False,
+    mesh: MeshOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete rows past each product's retention period as a new version, then vacuum."""
+    with _workspace(mesh) as ws:
+        results = ws.apply_retention(products or [], dry_run=dry_run)
+    if as_json:
+        render.print_json([r.to_dict() for r in results])
+        return
+    render.records(
+        [r.to_dict() for r in results],
+        ["product", "column", "cutoff", "rows_before", "rows_deleted", "version", "dry_run"],
+        title="retention",
+    )
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from meshkit.build.runner import BuildResult
 from meshkit.errors import MeshkitError, QualityGateError
+from meshkit.governance.findings import Finding
 
 # Piped output (no terminal to measure) gets room for full ids instead of Rich's 80 columns.
 _PIPE_WIDTH = None if sys.stdout.isatty() else 160
@@ -154,3 +155,47 @@ def records(
             cells.append(Text("" if value is None else str(value), style=style))
         table.add_row(*cells)
     out.print(table)
+
+
+OUTCOME_STYLE = {"passed": "green", "failed": "red", "error": "red", "waived": "yellow"}
+
+
+def policy_table(findings: Sequence[Finding]) -> None:
+    """One table per product: rule, enforcement, result, message, fix hint."""
+    by_product: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_product.setdefault(finding.product, []).append(finding)
+    for product, items in by_product.items():
+        table = Table(title=product)
+        for name in ("policy", "enforcement", "result", "message", "fix"):
+            table.add_column(
+                name, overflow="fold", no_wrap=name in ("policy", "enforcement", "result")
+            )
+        for f in items:
+            outcome = str(f.outcome)
+            style = OUTCOME_STYLE.get(outcome, "")
+            if outcome == "failed" and not f.blocking:
+                style = "yellow"
+            table.add_row(
+                f.policy,
+                str(f.enforcement),
+                Text(outcome, style=style),
+                Text(f.message),
+                Text(f.hint or ""),
+            )
+        out.print(table)
+    blocking = sum(f.blocking for f in findings)
+    warnings = sum(str(f.outcome) in ("failed", "error") and not f.blocking for f in findings)
+    out.print(
+        f"{len(findings)} policy results: {blocking} blocking, {warnings} warning(s), "
+        f"{sum(str(f.outcome) == 'waived' for f in findings)} waived"
+    )
+
+
+def policy_warnings(findings: Sequence[Finding]) -> None:
+    for f in findings:
+        if str(f.outcome) in ("failed", "error") and not f.blocking:
+            err.print(
+                Text(f"warning [{f.policy}, {f.enforcement}] ", style="yellow")
+                + Text(f"{f.product}: {f.message}")
+            )

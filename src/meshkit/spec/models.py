@@ -8,7 +8,7 @@ docs/specs.md documents every key.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -131,6 +131,96 @@ class Severity(StrEnum):
 # --------------------------------------------------------------------------------------- mesh
 
 
+# --------------------------------------------------------------------------------- governance
+
+
+class Enforcement(StrEnum):
+    REQUIRED = "required"  # a failure blocks validate and build
+    RECOMMENDED = "recommended"  # a failure warns
+    OPTIONAL = "optional"  # a failure is only reported
+
+
+class PolicyScope(Spec):
+    """Which products a policy applies to; an empty list means no restriction."""
+
+    domains: list[str] = Field(default_factory=list, description="Only products of these domains.")
+    tags: list[str] = Field(
+        default_factory=list, description="Only products with any of these tags."
+    )
+    statuses: list[Lifecycle] = Field(
+        default_factory=list, description="Only products in these lifecycle statuses."
+    )
+
+
+class PolicySpec(Spec):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Unique within its file.")
+    description: str = ""
+    rule: str | None = Field(
+        None,
+        description="A built-in rule (see docs/governance.md) or 'plugin:<entry point name>'.",
+    )
+    rego: str | None = Field(
+        None, description="A .rego file (relative to the file declaring the policy)."
+    )
+    enforcement: Enforcement = Enforcement.REQUIRED
+    scope: PolicyScope = Field(default_factory=PolicyScope)
+    params: dict[str, Any] = Field(default_factory=dict, description="The rule's parameters.")
+
+    @model_validator(mode="after")
+    def _rule_or_rego(self) -> PolicySpec:
+        if (self.rule is None) == (self.rego is None):
+            raise ValueError("a policy needs exactly one of 'rule' or 'rego'")
+        return self
+
+
+class Governance(Spec):
+    group: list[str] = Field(
+        default_factory=list,
+        description="The governance group: who may approve waivers.",
+    )
+    policies: list[PolicySpec] = Field(default_factory=list, description="Global policies.")
+
+    @field_validator("policies")
+    @classmethod
+    def _unique_names(cls, policies: list[PolicySpec]) -> list[PolicySpec]:
+        _no_duplicates([p.name for p in policies], "policy")
+        return policies
+
+
+def _no_duplicates(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} {name!r} is declared twice")
+        seen.add(name)
+
+
+class Encryption(Spec):
+    enabled: bool = Field(False, description="Whether data at rest is encrypted.")
+    method: str | None = Field(
+        None, description="How, e.g. 'LUKS full-disk', 'SSE-KMS'; required when enabled."
+    )
+    key: str | None = Field(None, description="Key reference, e.g. a KMS key ARN.")
+
+    @model_validator(mode="after")
+    def _method_when_enabled(self) -> Encryption:
+        if self.enabled and not self.method:
+            raise ValueError("say how data is encrypted: set 'method' (e.g. 'LUKS full-disk')")
+        return self
+
+
+class StorageSettings(Spec):
+    backend: Literal["local"] = Field("local", description="Where the warehouse lives.")
+    encryption: Encryption = Field(
+        default_factory=Encryption,
+        description="Declared encryption at rest of the warehouse (checked by encryption-at-rest).",
+    )
+
+
+class AuditSettings(Spec):
+    enabled: bool = Field(True, description="Record builds, grants and queries in the audit trail.")
+
+
 class MeshSettings(Spec):
     warehouse: str = Field(
         "warehouse",
@@ -153,6 +243,8 @@ class MeshSettings(Spec):
         description="`meshkit vacuum` keeps files younger than this: time travel within it works, "
         "and a running build's staged files are never touched.",
     )
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
 
 class MeshSpec(Spec):
@@ -161,6 +253,7 @@ class MeshSpec(Spec):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     description: str = ""
     settings: MeshSettings = MeshSettings()
+    governance: Governance = Field(default_factory=Governance)
 
 
 # ------------------------------------------------------------------------------------- domain
@@ -179,6 +272,10 @@ class DomainSpec(Spec):
     type: DomainType
     owner: str = Field(min_length=1, description="The team that owns this domain.")
     members: list[Member] = []
+    policies: list[PolicySpec] = Field(
+        default_factory=list,
+        description="Domain policies: new rules, or a global policy's name to make it stricter.",
+    )
 
 
 # ------------------------------------------------------------------------------------ product
@@ -261,6 +358,25 @@ class Transform(Spec):
         return self
 
 
+class Masking(Spec):
+    rule: Literal["hash", "redact", "partial", "null", "sql"]
+    keep: int = Field(4, ge=0, description="partial: how many trailing characters stay visible.")
+    expression: str | None = Field(
+        None, description="sql: a DuckDB expression over the column, e.g. left(email, 2) || '***'."
+    )
+
+    @model_validator(mode="after")
+    def _expression_for_sql(self) -> Masking:
+        if (self.rule == "sql") != (self.expression is not None):
+            raise ValueError("'expression' goes with rule 'sql', and only with it")
+        return self
+
+
+class Declassify(Spec):
+    to: Classification
+    reason: str = Field(min_length=10, description="Why it is safe, e.g. 'SHA-256 hash'.")
+
+
 class Column(Spec):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     type: SqlType
@@ -272,6 +388,12 @@ class Column(Spec):
         None, description="Defaults to the product's classification."
     )
     pii: bool = False
+    masking: Masking | None = Field(
+        None, description="How consumers without clearance see this column."
+    )
+    declassify: Declassify | None = Field(
+        None, description="Lower a classification inherited through lineage, with a reason."
+    )
 
 
 class SchemaSpec(Spec):
@@ -428,6 +550,13 @@ class Output(Spec):
     )
 
 
+class Waiver(Spec):
+    policy: str = Field(description="The name of the policy waived.")
+    reason: str = Field(min_length=10)
+    approver: str = Field(description="A member of the governance group (mesh.yaml).")
+    expires: date = Field(description="Last day the waiver applies (UTC).")
+
+
 class DataProductSpec(Spec):
     api_version: Literal["meshkit/v1"] = Field(alias="apiVersion")
     kind: Literal["DataProduct"]
@@ -449,6 +578,9 @@ class DataProductSpec(Spec):
     slo: Slos | None = None
     retention: Retention | None = None
     schedule: Schedule | None = None
+    waivers: list[Waiver] = Field(
+        default_factory=list, description="Time-limited exceptions to named policies."
+    )
 
     @field_validator("inputs")
     @classmethod
