@@ -35,6 +35,7 @@ from meshkit.errors import (
     QualityGateError,
     SpecError,
 )
+from meshkit.governance import lineage
 from meshkit.governance.findings import Finding, Violation
 from meshkit.spec import Mesh, Product, find_root, load_mesh
 from meshkit.spec.models import format_duration
@@ -205,7 +206,11 @@ class Workspace:
             self.product(pid)
         ids = list(products) or sorted(self.mesh.products)
         previous = {p.id: p.status for p in self.catalog.products()}
-        findings = governance.evaluate(self.mesh, ids, now=self.now(), previous_status=previous)
+        lineage.open_store(self.root / ".meshkit" / "lineage-memo.json")
+        try:
+            findings = governance.evaluate(self.mesh, ids, now=self.now(), previous_status=previous)
+        finally:
+            lineage.save_store()
         if record:
             self._register_specs(ids)
             for pid in ids:

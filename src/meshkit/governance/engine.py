@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +227,14 @@ def _check_rule(
 _REGO_CACHE: dict[Path, Any] = {}
 
 
+def clear_caches() -> None:
+    """Forget compiled Rego files and derived lineage (benchmarks measure cold runs)."""
+    from meshkit.governance import lineage
+
+    _REGO_CACHE.clear()
+    lineage._cached_lineage.cache_clear()
+
+
 def _rego(file: Path) -> Any:
     from meshkit.governance.rego import RegoPolicy
 
@@ -369,19 +377,24 @@ def _line_of(product: Product, path: str) -> tuple[int | None, int | None]:
 def _waive(product: Product, finding: Finding, now: datetime) -> Finding:
     if finding.outcome not in (Outcome.FAILED, Outcome.ERROR):
         return finding
-    for waiver in product.spec.waivers:
+    # `expires` is the last day the waiver applies, in UTC: compare with today's UTC date
+    today = (now.astimezone(UTC) if now.tzinfo is not None else now).date()
+    for i, waiver in enumerate(product.spec.waivers):
         if waiver.policy != finding.policy:
             continue
-        if waiver.expires >= now.date():
+        if waiver.expires >= today:
             finding.outcome = Outcome.WAIVED
             finding.waiver = waiver.model_dump(mode="json")
             return finding
+        problem = product.problem("", ["waivers", i, "expires"])
         finding.violations.append(
             Violation(
                 f"the waiver for '{waiver.policy}' expired on {waiver.expires}",
-                path="waivers",
+                path=problem.path,
                 hint="fix the violations above, or have the governance group renew the waiver",
                 file=product.file,
+                line=problem.line,
+                column=problem.column,
             )
         )
     return finding

@@ -50,9 +50,14 @@ product needs only its direct upstream.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -120,7 +125,56 @@ def column_lineage(
         tuple(opaque),
         tuple(expected),
     )
+    if _STORE is not None:
+        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+        stored = _STORE.get(digest)
+        if stored is not None:
+            return {name: frozenset(ColumnSource(p, c) for p, c in pairs) for name, pairs in stored}
+        result = dict(_cached_lineage(*key))
+        _STORE[digest] = [
+            [name, sorted([s.port, s.column] for s in sources)] for name, sources in result.items()
+        ]
+        return result
     return dict(_cached_lineage(*key))
+
+
+# A memo of derived lineage kept on disk between runs, keyed by the SQL and its inputs' columns:
+# deriving costs a few milliseconds per transform (sqlglot's qualify), and most transforms do
+# not change between two validations.
+_STORE: dict[str, Any] | None = None
+_STORE_PATH: Path | None = None
+_STORE_LOADED = 0
+
+
+def open_store(path: Path) -> None:
+    """Use (and later `save_store`) the lineage memo at `path`; a missing or broken file is empty."""
+    global _STORE, _STORE_PATH, _STORE_LOADED
+    if path == _STORE_PATH and _STORE is not None:
+        return
+    try:
+        loaded = json.loads(path.read_text())
+        _STORE = loaded if isinstance(loaded, dict) else {}
+    except (OSError, ValueError):
+        _STORE = {}
+    _STORE_PATH, _STORE_LOADED = path, len(_STORE)
+
+
+def save_store() -> None:
+    """Write the memo back if it grew (atomically: a concurrent reader sees old or new)."""
+    if _STORE is None or _STORE_PATH is None or len(_STORE) == _STORE_LOADED:
+        return
+    try:
+        _STORE_PATH.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _STORE_PATH.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_STORE))
+        tmp.replace(_STORE_PATH)
+    except OSError:
+        return  # a memo that cannot be written only costs time
+
+
+def close_store() -> None:
+    global _STORE, _STORE_PATH, _STORE_LOADED
+    _STORE, _STORE_PATH, _STORE_LOADED = None, None, 0
 
 
 @lru_cache(maxsize=2048)

@@ -7,6 +7,7 @@ docs/specs.md documents every key.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, timedelta
 from enum import StrEnum
@@ -70,6 +71,7 @@ Duration = Annotated[
 ]
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_type(value: str) -> str:
     """Canonical DuckDB spelling of a SQL type (`int8` -> `BIGINT`, `string` -> `VARCHAR`)."""
     if value.count("(") != value.count(")"):

@@ -8,6 +8,7 @@ import re
 import threading
 import zoneinfo
 from collections.abc import Collection, Iterator
+from typing import Any
 
 import duckdb
 import sqlglot
@@ -47,6 +48,13 @@ def cross_check(mesh: Mesh, *, unloaded: Collection[str] = ()) -> list[Problem]:
     """Problems that span files. `unloaded`: ids of products that exist on disk but failed to
     load (their own problems are already reported; references to them are not "unknown")."""
     problems: list[Problem] = []
+    parse_all(
+        [
+            p.transform_text
+            for p in mesh.products.values()
+            if p.transform_text is not None and p.spec.transform.python is None
+        ]
+    )
     for product in mesh.products.values():
         problems.extend(_check_product(mesh, product, unloaded))
     problems.extend(_check_cycles(mesh))
@@ -188,12 +196,33 @@ _PARSER_LOCK = threading.Lock()
 _parser: duckdb.DuckDBPyConnection | None = None
 
 
-def duckdb_syntax_error(sql: str) -> tuple[str, int | None] | None:
-    """DuckDB's own parser on the SQL as written: (message, character offset) of a syntax error.
+_PARSED: dict[str, dict[str, Any]] = {}
 
-    sqlglot alone is lenient (it accepts `SELECT a,, b` and reads `FROM FROM x` as a subquery),
-    and the transform is DuckDB SQL, so DuckDB decides what is valid syntax.
-    """
+
+def parse_all(sqls: list[str]) -> None:
+    """Parse many transforms in one DuckDB query (a call costs ~2 ms; a row costs ~0.1 ms)."""
+    todo = sorted({q for q in sqls if q not in _PARSED})
+    if not todo:
+        return
+    try:
+        with _PARSER_LOCK:
+            global _parser
+            if _parser is None:
+                _parser = duckdb.connect()
+            rows = _parser.execute(
+                "SELECT q, json_serialize_sql(q) FROM unnest(?::VARCHAR[]) AS t(q)", [todo]
+            ).fetchall()
+    except duckdb.Error:
+        return
+    for sql, tree in rows:
+        if isinstance(tree, str):
+            _PARSED[sql] = json.loads(tree)
+
+
+def duckdb_parse(sql: str) -> dict[str, Any] | None:
+    """DuckDB's own parse tree of `sql` (json_serialize_sql), or None if it cannot be had."""
+    if sql in _PARSED:
+        return _PARSED[sql]
     try:
         with _PARSER_LOCK:
             global _parser
@@ -204,14 +233,51 @@ def duckdb_syntax_error(sql: str) -> tuple[str, int | None] | None:
         return None
     if row is None or not isinstance(row[0], str):
         return None
-    result = json.loads(row[0])
-    if not result.get("error") or result.get("error_type") != "parser":
+    parsed: dict[str, Any] = json.loads(row[0])
+    return parsed
+
+
+def duckdb_syntax_error(
+    sql: str, parsed: dict[str, Any] | None = None
+) -> tuple[str, int | None] | None:
+    """DuckDB's own parser on the SQL as written: (message, character offset) of a syntax error.
+
+    sqlglot alone is lenient (it accepts `SELECT a,, b` and reads `FROM FROM x` as a subquery),
+    and the transform is DuckDB SQL, so DuckDB decides what is valid syntax.
+    """
+    result = parsed if parsed is not None else duckdb_parse(sql)
+    if result is None or not result.get("error") or result.get("error_type") != "parser":
         return None
     position = str(result.get("position", ""))
     offset = None
     if position.isdigit():  # a byte offset into the UTF-8 text
         offset = len(sql.encode()[: int(position)].decode(errors="ignore"))
     return str(result.get("error_message", "syntax error")), offset
+
+
+def _plain_reads(parsed: dict[str, Any]) -> tuple[set[str], set[str]] | None:
+    """(tables read, CTE names) from DuckDB's parse tree of a single SELECT, or None when the
+    tree is not that (the sqlglot path then explains what is wrong)."""
+    statements = parsed.get("statements")
+    if parsed.get("error") or not isinstance(statements, list) or len(statements) != 1:
+        return None
+    tables: set[str] = set()
+    ctes: set[str] = set()
+    stack: list[Any] = [statements[0]]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE":
+                if node.get("schema_name") or node.get("catalog_name"):
+                    return None
+                tables.add(str(node.get("table_name", "")).lower())
+            cte_map = node.get("cte_map")
+            if isinstance(cte_map, dict):
+                ctes.update(str(e.get("key", "")).lower() for e in cte_map.get("map", []))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return tables, ctes
 
 
 def _line_column(text: str, offset: int) -> tuple[int, int]:
@@ -222,7 +288,14 @@ def _line_column(text: str, offset: int) -> tuple[int, int]:
 
 def check_sql(product: Product) -> Iterator[Problem]:
     sql = product.transform_text or ""
-    syntax = duckdb_syntax_error(sql)
+    parsed = duckdb_parse(sql)
+    reads = _plain_reads(parsed) if parsed is not None else None
+    if reads is not None:  # the fast path: DuckDB parsed one statement; only its tables matter
+        tables, ctes = reads
+        ports = {p.name.lower() for p in product.spec.inputs}
+        if tables <= ports | ctes:
+            return
+    syntax = duckdb_syntax_error(sql, parsed)
     if syntax is not None:
         message, offset = syntax
         line, column = _line_column(sql, offset) if offset is not None else (None, None)
