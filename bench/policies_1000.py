@@ -159,10 +159,8 @@ def generate(root: Path, products: int) -> None:
 
 
 def run(root: Path, repeat: int) -> dict[str, Any]:
-    from meshkit.governance import engine
+    from meshkit.governance import engine, lineage
     from meshkit.spec import load_mesh
-
-    from meshkit.governance import lineage
 
     loads, evals, warm = [], [], []
     findings: list[Any] = []
