@@ -1,7 +1,9 @@
-"""The docs describe the code that exists: every spec key, command, flag and exit code.
+"""The docs describe the code that exists: every spec key, command, flag and exit code, and
+every built-in governance rule with its parameters.
 
-Like Datasette's documentation tests, these read the models, the Typer app and the error classes,
-then look for each of them in docs/*.md, so a new key or flag without docs fails the suite.
+Like Datasette's documentation tests, these read the models, the Typer app, the error classes
+and the governance rules, then look for each of them in docs/*.md, so a new key, flag or rule
+without docs fails the suite.
 """
 
 from __future__ import annotations
@@ -20,12 +22,29 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import meshkit.cli.app
 from meshkit import errors
+from meshkit.catalog.models import Base
 from meshkit.cli.app import app
-from meshkit.spec.models import SPEC_KINDS, DataProductSpec, QualityCheck, normalize_type
+from meshkit.demo import example_mesh_path
+from meshkit.governance.document import product_document
+from meshkit.governance.engine import column_classes
+from meshkit.governance.findings import Outcome
+from meshkit.governance.reports import JSON_SCHEMA
+from meshkit.governance.rules import RULES
+from meshkit.spec import load_mesh
+from meshkit.spec.models import (
+    SPEC_KINDS,
+    DataProductSpec,
+    PolicySpec,
+    QualityCheck,
+    Waiver,
+    normalize_type,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 OUR_DOCS = ("specs.md", "cli.md", "lifecycle.md", "architecture.md")
+# Docs whose links are checked; the README links OUR_DOCS.
+ALL_DOCS = (*OUR_DOCS, "governance.md")
 
 # Which level-2 sections of specs.md document each kind's keys.
 KIND_SECTIONS = {
@@ -279,6 +298,14 @@ def test_every_commit_metadata_key_is_documented() -> None:
     assert not missing, f"lifecycle.md does not document commit metadata {sorted(missing)}"
 
 
+def test_every_catalog_table_is_in_lifecycle_md() -> None:
+    tables = set(Base.metadata.tables)
+    assert {"runs", "policy_results", "column_lineage"} <= tables
+    text = read("lifecycle.md")
+    missing = {name for name in tables if f"`{name}`" not in text}
+    assert not missing, f"lifecycle.md does not name the catalog tables {sorted(missing)}"
+
+
 # ------------------------------------------------------------------------------------ cli.md
 
 
@@ -293,19 +320,40 @@ def is_option(param: Any) -> bool:
     return getattr(param, "param_type_name", None) == "option"
 
 
+def leaf_commands() -> dict[str, Any]:
+    """Every command that runs, by its full name: `build`, and `policy check` for a group's."""
+    leaves: dict[str, Any] = {}
+    for name, command in cli_group().commands.items():
+        subcommands = getattr(command, "commands", None)
+        if isinstance(subcommands, dict) and subcommands:
+            leaves.update({f"{name} {sub}": cmd for sub, cmd in subcommands.items()})
+        else:
+            leaves[name] = command
+    return leaves
+
+
 COMMANDS = sorted(cli_group().commands)
+LEAVES = sorted(leaf_commands())
+
+
+def command_section(text: str, name: str) -> str:
+    """`## meshkit <command>`, or `### meshkit <group> <command>` inside `## meshkit <group>`."""
+    group, _, sub = name.partition(" ")
+    body = section(text, 2, f"`meshkit {group}`")
+    return section(body, 3, f"`meshkit {name}`") if sub else body
 
 
 def test_the_cli_has_commands() -> None:
     assert {"init", "validate", "build", "products", "show", "query", "schema", "demo"} <= set(
         COMMANDS
     )
+    assert {"policy check", "policy report", "retention apply"} <= set(LEAVES)
 
 
-@pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.parametrize("name", LEAVES)
 def test_every_command_flag_and_argument_is_documented(name: str) -> None:
-    command = cli_group().commands[name]
-    body = code(section(read("cli.md"), 2, f"`meshkit {name}`"))
+    command = leaf_commands()[name]
+    body = code(command_section(read("cli.md"), name))
     for param in command.params:
         if is_option(param):
             for flag in [*param.opts, *param.secondary_opts]:
@@ -315,13 +363,13 @@ def test_every_command_flag_and_argument_is_documented(name: str) -> None:
             assert has_token(body, metavar), f"cli.md: `meshkit {name}` does not show {metavar}"
 
 
-def flags_shown(body: str, name: str) -> set[str]:
+def flags_shown(body: str, name: str, *, tables: bool = True) -> set[str]:
     """Flags a command section gives `meshkit <name>`: in its flag table and its command lines."""
     shown: set[str] = set()
     for line in body.splitlines():
-        if line.startswith("| `-"):
+        if tables and line.startswith("| `-"):
             shown |= set(re.findall(r"`(--?[a-z][a-z-]*)", line.split("|")[1]))
-        run = re.match(rf"^(?:\$ )?meshkit {name}\b(.*)$", line)
+        run = re.match(rf"^(?:\$ )?meshkit {re.escape(name)}\b(.*)$", line)
         if run is not None:
             shown |= set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", run.group(1).split("|")[0]))
     return shown
@@ -331,12 +379,21 @@ def test_cli_md_documents_no_command_or_flag_that_does_not_exist() -> None:
     text = read("cli.md")
     documented = {h for h in sections(text, 2) if h.startswith("`meshkit ")}
     assert documented == {f"`meshkit {name}`" for name in COMMANDS}
-    for name in COMMANDS:
-        command = cli_group().commands[name]
+    for group in COMMANDS:
+        subs = {leaf for leaf in LEAVES if leaf.startswith(f"{group} ")}
+        body = section(text, 2, f"`meshkit {group}`")
+        documented_subs = {h for h in sections(body, 3) if h.startswith("`meshkit ")}
+        assert documented_subs == {f"`meshkit {leaf}`" for leaf in subs}, (
+            f"cli.md: the subcommands under `meshkit {group}`"
+        )
+    for name, command in leaf_commands().items():
         real = {"--help"} | {
             flag for p in command.params if is_option(p) for flag in [*p.opts, *p.secondary_opts]
         }
-        shown = flags_shown(section(text, 2, f"`meshkit {name}`"), name)
+        shown = flags_shown(command_section(text, name), name)
+        if " " in name:  # the group's synopsis lines name its commands too
+            group = name.partition(" ")[0]
+            shown |= flags_shown(section(text, 2, f"`meshkit {group}`"), name, tables=False)
         assert shown or real == {"--help"}, f"cli.md: `meshkit {name}` shows no flags"
         assert shown <= real, f"cli.md: `meshkit {name}` shows unknown flags {sorted(shown - real)}"
 
@@ -353,21 +410,27 @@ def docstring_exit_codes() -> set[int]:
     return {int(code) for code in re.findall(r"(?:^|·|:)\s*(\d+)\s", text)}
 
 
-def test_exit_codes_match_the_cli_docstring() -> None:
-    from_code = docstring_exit_codes()
-    assert from_code >= {0, 1, 2, 70, 130}, f"could not read the exit codes: {from_code}"
-    assert {meshkit.cli.app.EXIT_INTERNAL, meshkit.cli.app.EXIT_INTERRUPTED} <= from_code
+def error_classes() -> list[type[errors.MeshkitError]]:
+    return [
+        cls
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.MeshkitError)
+    ]
+
+
+def test_exit_codes_match_the_cli_docstring_and_the_error_classes() -> None:
+    """cli.md lists the codes of the CLI docstring and of every error class, and no others."""
+    from_docstring = docstring_exit_codes()
+    assert from_docstring >= {0, 1, 2, 70, 130}, f"could not read the exit codes: {from_docstring}"
+    assert {meshkit.cli.app.EXIT_INTERNAL, meshkit.cli.app.EXIT_INTERRUPTED} <= from_docstring
+    from_code = from_docstring | {cls.exit_code for cls in error_classes()}
     assert set(documented_exit_codes()) == from_code
 
 
 def test_each_error_class_is_in_the_row_of_its_exit_code() -> None:
     rows = documented_exit_codes()
-    classes = [
-        cls
-        for cls in vars(errors).values()
-        if isinstance(cls, type) and issubclass(cls, errors.MeshkitError)
-    ]
-    assert len(classes) >= 9
+    classes = error_classes()
+    assert len(classes) >= 10
     for cls in classes:
         assert cls.exit_code in rows, (
             f"exit code {cls.exit_code} of {cls.__name__} is not in cli.md"
@@ -395,7 +458,7 @@ def test_readme_links_each_doc(name: str) -> None:
     assert (DOCS / name).is_file()
 
 
-@pytest.mark.parametrize("name", OUR_DOCS)
+@pytest.mark.parametrize("name", ALL_DOCS)
 def test_links_between_docs_resolve(name: str) -> None:
     text = read(name)
     links = re.findall(r"\]\(([^)\s]+)\)", text)
@@ -410,3 +473,146 @@ def test_links_between_docs_resolve(name: str) -> None:
             assert anchor in anchors(path.read_text(encoding="utf-8")), (
                 f"{name} links to #{anchor}, which is not a heading of {path.name}"
             )
+
+
+# ------------------------------------------------------------------------------ governance.md
+
+
+def rule_sections() -> dict[str, str]:
+    """`{heading: body}` of the `###` sections under `## Built-in rules` in governance.md."""
+    return sections(section(read("governance.md"), 2, "Built-in rules"), 3)
+
+
+def declared_policies(node: Any) -> Iterator[dict[str, Any]]:
+    """Every policy mapping under a `policies:` key, at any depth of a YAML document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "policies" and isinstance(value, list):
+                yield from (item for item in value if isinstance(item, dict))
+            else:
+                yield from declared_policies(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from declared_policies(item)
+
+
+def written_default(value: Any) -> str | None:
+    """How a parameter's default is written in its row, or None for a mapping (not checked)."""
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if value is None:
+        return "none"
+    if isinstance(value, int | float | str):
+        return f"`{value}`"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "`[" + ", ".join(str(v) for v in value) + "]`"
+    return None
+
+
+def test_the_rule_walk_sees_the_builtin_rules() -> None:
+    """Guard: the rules and their parameters are found, so the tests below test something."""
+    assert len(RULES) >= 11
+    assert {"pii-masking", "lifecycle-transitions", "source-ownership"} <= set(RULES)
+    assert "classifications" in RULES["pii-masking"].params.model_fields
+    assert written_default(False) == "`false`"
+    assert written_default(["a", "b"]) == "`[a, b]`"
+
+
+def test_governance_md_documents_exactly_the_builtin_rules() -> None:
+    documented = set(rule_sections())
+    expected = {f"`{rule_id}`" for rule_id in RULES}
+    assert documented >= expected, f"governance.md lacks rules {sorted(expected - documented)}"
+    assert documented <= expected, f"governance.md documents no such rules {documented - expected}"
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_every_builtin_rule_has_its_params_an_example_and_a_failure(rule_id: str) -> None:
+    rule = RULES[rule_id]
+    body = rule_sections().get(f"`{rule_id}`")
+    assert body is not None, f"governance.md has no ### `{rule_id}` under Built-in rules"
+    fields = rule.params.model_fields
+    rows = {
+        match.group(1): match.group(0)
+        for match in re.finditer(r"^\| `params\.(\w+)` \|.*$", body, re.MULTILINE)
+    }
+    assert set(rows) == set(fields), (
+        f"{rule_id}: governance.md lists params {sorted(rows)}, the rule has {sorted(fields)}"
+    )
+    if not fields:
+        assert "No parameters." in body, f"{rule_id}: say that it has no parameters"
+    for name, info in fields.items():
+        default = written_default(info.get_default(call_default_factory=True))
+        if default is not None:
+            assert default in rows[name], f"{rule_id}: the row of params.{name} lacks {default}"
+    examples = [
+        policy
+        for block in code_blocks(body, "yaml")
+        for policy in declared_policies(yaml.safe_load(block))
+        if policy.get("rule") == rule_id
+    ]
+    assert examples, f"{rule_id}: no YAML example declares a policy with rule: {rule_id}"
+    for example in examples:
+        spec = PolicySpec.model_validate(example)
+        rule.params.model_validate(spec.params)
+    assert code_blocks(body, "console"), f"{rule_id}: no failing output (a console block)"
+
+
+def test_every_yaml_policy_and_waiver_in_governance_md_is_valid() -> None:
+    policies = waivers = 0
+    for block in code_blocks(read("governance.md"), "yaml"):
+        document = yaml.safe_load(block)
+        for raw in declared_policies(document):
+            spec = PolicySpec.model_validate(raw)
+            if spec.rule in RULES:
+                RULES[spec.rule].params.model_validate(spec.params)
+            policies += 1
+        for raw in document.get("waivers", []) if isinstance(document, dict) else []:
+            Waiver.model_validate(raw)
+            waivers += 1
+    assert policies >= len(RULES)
+    assert waivers >= 1
+
+
+def test_every_outcome_is_documented() -> None:
+    text = read("governance.md")
+    missing = {str(outcome) for outcome in Outcome if f"`{outcome}`" not in text}
+    assert not missing, f"governance.md does not explain the outcomes {sorted(missing)}"
+
+
+def test_every_key_of_the_input_document_is_documented() -> None:
+    """Built from the example mesh, as Rego policies and plugins receive it."""
+    mesh = load_mesh(example_mesh_path())
+    product = mesh.products["marketing.campaign_audience"]
+    doc = product_document(
+        mesh, product, columns=column_classes(mesh, product), previous_status=None
+    )
+    facts = doc["facts"]
+    keys = {
+        *doc,
+        "params",
+        *doc["domain"],
+        *(f"facts.{key}" for key in facts),
+        *next(iter(facts["columns"].values())),
+        *facts["sources"][0],
+        *facts["storage"],
+        *facts["storage"]["encryption"],
+        *facts["audit"],
+    }
+    assert {"facts.columns", "inherited_from", "encryption"} <= keys
+    body = section(read("governance.md"), 2, "The input document")
+    missing = {key for key in keys if f"`{key}`" not in body}
+    assert not missing, f"governance.md does not document document keys {sorted(missing)}"
+
+
+def test_every_key_of_the_json_report_is_documented() -> None:
+    defs = JSON_SCHEMA["$defs"]
+    keys = {
+        *JSON_SCHEMA["properties"],
+        *JSON_SCHEMA["properties"]["summary"]["properties"],
+        *defs["finding"]["properties"],
+        *defs["violation"]["properties"],
+    }
+    assert {"generated_at", "blocking", "waiver", "column"} <= keys
+    body = code(section(read("governance.md"), 2, "Reports"))
+    missing = {key for key in keys if not has_token(body, key)}
+    assert not missing, f"governance.md does not document report keys {sorted(missing)}"

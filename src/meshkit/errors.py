@@ -171,12 +171,17 @@ class PolicyError(MeshkitError):
 
     exit_code = 7
 
-    def __init__(self, failures: list[Problem], products: list[str]) -> None:
+    def __init__(
+        self, failures: list[Problem], products: list[str], *, policies: list[str] | None = None
+    ) -> None:
         self._failures = failures
         self.products = products
+        self.policies = policies or []
+        count = len(self.policies) or len(failures)
         names = ", ".join(products)
+        which = f" ({', '.join(self.policies)})" if self.policies else ""
         super().__init__(
-            f"required polic{'ies fail' if len(failures) != 1 else 'y fails'} for {names}",
+            f"required polic{'ies fail' if count != 1 else 'y fails'}{which} for {names}",
             hint="fix the violations, or ask the governance group for a time-limited waiver",
         )
 

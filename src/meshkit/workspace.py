@@ -212,7 +212,7 @@ class Workspace:
         finally:
             lineage.save_store()
         if record:
-            self._register_specs(ids)
+            self._register_new(ids)
             for pid in ids:
                 product = self.mesh.products[pid]
                 self.catalog.record_policy_results(
@@ -386,7 +386,7 @@ class Workspace:
         findings = self.evaluate_policies(
             order
         )  # before registering: lifecycle needs the old status
-        self._register_specs(self.mesh.products)  # the catalog lists all declared products
+        self._register_new(self.mesh.products)  # the catalog lists every declared product
         blocked = {pid: [f for f in findings if f.product == pid and f.blocking] for pid in order}
         results: dict[str, BuildResult] = {}
         for pid in order:
@@ -409,6 +409,12 @@ class Workspace:
                 continue
             results[pid] = self._build_one(product, progress)
         return [results[pid] for pid in order]
+
+    def _register_new(self, product_ids: Iterable[str]) -> None:
+        """Add products the catalog does not know yet; a known product's row (its status above
+        all, which lifecycle-transitions compares with) changes only when it publishes."""
+        known = {p.id for p in self.catalog.products()}
+        self._register_specs([pid for pid in product_ids if pid not in known])
 
     def _register_specs(self, product_ids: Iterable[str]) -> None:
         for domain in self.mesh.domains.values():
@@ -471,6 +477,10 @@ class Workspace:
                     for p in product.spec.inputs
                 ],
             )
+            self.catalog.set_column_lineage(
+                product.id, governance.column_lineage_rows(self.mesh, product)
+            )
+            self._register_specs([product.id])  # the catalog's status is the published one
         status = "success" if result.ok else _run_status(result.error)
         self.catalog.finish_run(
             run_id,
@@ -553,7 +563,7 @@ class Workspace:
     def show(self, product_id: str) -> ProductDetails:
         product = self.product(product_id)
         if self.tables.exists(self.table_of(product_id)):
-            self._register_specs([product_id])
+            self._register_new([product_id])
             self.reconcile(product_id)
         last = self.catalog.last_run(product_id) if self._known(product_id) else None
         return ProductDetails(
@@ -661,9 +671,16 @@ class Workspace:
 
 
 def policy_error(findings: Sequence[Finding]) -> PolicyError:
-    problems = []
+    """One located problem per violation; a mesh-wide violation (in mesh.yaml) is listed once,
+    not once per product."""
+    problems: list[Problem] = []
+    seen: set[tuple[object, ...]] = set()
     for finding in findings:
         for violation in finding.violations or [Violation(finding.message)]:
+            key = (finding.policy, violation.file, violation.line, violation.message)
+            if key in seen:
+                continue
+            seen.add(key)
             problems.append(
                 Problem(
                     f"[{finding.policy}] {violation.message}",
@@ -674,7 +691,8 @@ def policy_error(findings: Sequence[Finding]) -> PolicyError:
                     hint=violation.hint,
                 )
             )
-    return PolicyError(problems, sorted({f.product for f in findings}))
+    policies = sorted({f.policy for f in findings})
+    return PolicyError(problems, sorted({f.product for f in findings}), policies=policies)
 
 
 def process_is_gone(pid: int) -> bool:

@@ -432,3 +432,50 @@ def test_a_new_catalog_learns_published_versions_from_the_tables(make_mesh: Make
         (again, _) = ws.build()
         assert again.ok
         assert [v.delta_version for v in ws.catalog.versions("sales.orders")] == [1, 0]
+
+
+@pytest.mark.parametrize("python", [False, True])
+def test_build_leaves_out_rows_past_retention(
+    make_mesh: MakeMesh, monkeypatch: pytest.MonkeyPatch, python: bool
+) -> None:
+    """A rebuild must not bring back rows that retention removed; NULL dates are kept."""
+    from datetime import UTC, datetime
+
+    from meshkit.build import quality
+
+    columns = [{"name": "id", "type": "bigint"}, {"name": "placed_on", "type": "date"}]
+    sql = "select id, placed_on from raw"
+    transform = {"python": "t.py:build"} if python else {"query": sql}
+    root = make_mesh(
+        {
+            "sales": {
+                "orders": product_spec(
+                    "orders",
+                    schema={"columns": columns},
+                    transform=transform,
+                    retention={"period": "365d", "column": "placed_on"},
+                )
+            }
+        },
+        files={
+            "domains/sales/products/orders/t.py": f"def build(raw):\n    return raw.query('raw', {sql!r})\n"
+        },
+    )
+    (root / "data").mkdir()
+    duckdb.execute(
+        "copy (select i::bigint as id, case when i % 100 = 0 then null else date '2020-01-01' + i::int end as placed_on "
+        f"from range(1000) t(i)) to '{root / 'data' / 'orders.parquet'}' (format parquet)"
+    )
+    monkeypatch.setattr(quality, "now", lambda: datetime(2021, 6, 1, tzinfo=UTC))
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+        assert result.ok, result.error
+        (kept,) = ws.query(
+            "select count(*) as n, min(placed_on) as first from sales.orders"
+        ).to_pylist()
+    (expected,) = duckdb.sql(
+        f"select count(*) from '{root / 'data' / 'orders.parquet'}' "
+        "where placed_on is null or placed_on >= date '2020-06-01'"
+    ).fetchall()
+    assert kept["n"] == expected[0]
+    assert str(kept["first"]) == "2020-06-01"

@@ -17,7 +17,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from meshkit.build import contract, inputs
+from meshkit.build import contract, inputs, quality
 from meshkit.build.quality import STAGED, THIS, CheckResult, run_checks
 from meshkit.engines.base import Engine, Session, Source
 from meshkit.engines.sql import DIALECT, project
@@ -192,7 +192,12 @@ def build_product(
                 actual = session.describe_arrow(data.schema)
                 contract.check(product, actual)
                 by_lower = {name.lower(): name for name, _ in actual}
-                session.stage_arrow(data, stage, columns=[by_lower[c.lower()] for c in declared])
+                session.stage_arrow(
+                    data,
+                    stage,
+                    columns=[by_lower[c.lower()] for c in declared],
+                    where=retention_predicate(product),
+                )
             else:
                 query = project_checked(product, session)
                 progress(product.id, "transforming and staging")
@@ -263,4 +268,29 @@ def project_checked(product: Product, session: Session) -> exp.Query:
     actual = session.describe(query)
     contract.check(product, actual)
     by_lower = {name.lower(): name for name, _ in actual}
-    return project(query, [by_lower[c.name.lower()] for c in product.spec.schema_.columns])
+    projected = project(query, [by_lower[c.name.lower()] for c in product.spec.schema_.columns])
+    keep = retention_predicate(product)
+    return projected if keep is None else projected.where(keep)
+
+
+def retention_predicate(product: Product) -> exp.Expr | None:
+    """Rows to keep under the product's retention period, so a rebuild never brings back what
+    `meshkit retention apply` deleted. Rows whose date is NULL are kept (as retention apply does)."""
+    retention = product.spec.retention
+    if retention is None:
+        return None
+    column = product.spec.schema_.column(retention.column)
+    assert column is not None  # validated when the spec loaded
+    cutoff = quality.now() - retention.period  # the clock checks use (tests freeze it)
+    sql_type = exp.DataType.build(column.type, dialect=DIALECT)
+    if sql_type.this == exp.DataType.Type.DATE:
+        bound = exp.cast(exp.Literal.string(cutoff.date().isoformat()), sql_type)
+    else:
+        text = cutoff.strftime("%Y-%m-%d %H:%M:%S.%f")
+        if sql_type.this in (exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPLTZ):
+            text += "+00"
+        bound = exp.cast(exp.Literal.string(text), sql_type)
+    col = exp.column(column.name, quoted=True)
+    return exp.or_(
+        exp.Is(this=col, expression=exp.null()), exp.GTE(this=col.copy(), expression=bound)
+    )

@@ -3,7 +3,7 @@
 Exit codes (also in docs/cli.md):
   0 success · 1 error · 2 invalid specs or usage · 3 input/build error · 4 contract or quality
   gate failed (nothing published) · 5 conflict with a concurrent build · 6 catalog unavailable ·
-  70 internal error (a bug: please report it) · 130 interrupted
+  7 a required policy fails · 70 internal error (a bug: please report it) · 130 interrupted
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def validate(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
     try:
         with _workspace(mesh) as ws:
             report = ws.validate()
-    except SpecError as exc:
+    except (SpecError, PolicyError) as exc:
         if not as_json:
             raise
         render.print_json({"ok": False, "problems": [p.to_dict() for p in exc.problems]})
@@ -79,11 +79,13 @@ def validate(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
                 "domains": report.domains,
                 "products": report.products,
                 "notes": report.notes,
+                "policies": [f.to_dict() for f in report.findings],
             }
         )
         return
     for note in report.notes:
         render.err.print(f"note: {note}", style="dim")
+    render.policy_warnings(report.findings)
     render.out.print(
         f"[green]ok[/green]: {report.domains} domains, {report.products} products are valid"
     )
@@ -411,6 +413,10 @@ def policy_check(
         root, when = ws.root, ws.now()
         files = {pid: p.file for pid, p in ws.mesh.products.items()}
     if fmt == "table":
+        if output is not None:
+            raise typer.BadParameter(
+                "--output needs --format json, junit or sarif", param_hint="--output"
+            )
         render.policy_table(findings)
         text = None
     elif fmt == "json":

@@ -32,7 +32,12 @@ class Session(Protocol):
     def stage(self, query: exp.Query, dest: Path) -> None: ...
 
     def stage_arrow(
-        self, data: pa.Table | pa.RecordBatchReader, dest: Path, *, columns: Sequence[str]
+        self,
+        data: pa.Table | pa.RecordBatchReader,
+        dest: Path,
+        *,
+        columns: Sequence[str],
+        where: exp.Expr | None = None,
     ) -> None: ...
 
     def describe_arrow(self, schema: pa.Schema) -> list[tuple[str, str]]: ...

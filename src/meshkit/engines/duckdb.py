@@ -85,11 +85,17 @@ class DuckDBSession:
         self.con.execute(copy_to_parquet(query, str(dest)).sql(dialect=DIALECT))
 
     def stage_arrow(
-        self, data: pa.Table | pa.RecordBatchReader, dest: Path, *, columns: Sequence[str]
+        self,
+        data: pa.Table | pa.RecordBatchReader,
+        dest: Path,
+        *,
+        columns: Sequence[str],
+        where: exp.Expr | None = None,
     ) -> None:
         self.con.register(_PYTHON_OUTPUT, data)
         try:
-            self.stage(project(exp.table_(_PYTHON_OUTPUT, quoted=True), columns), dest)
+            query = project(exp.table_(_PYTHON_OUTPUT, quoted=True), columns)
+            self.stage(query if where is None else query.where(where), dest)
         finally:
             self.con.unregister(_PYTHON_OUTPUT)
 

@@ -54,19 +54,21 @@ def policies_for_domain(mesh: Mesh, domain: str) -> list[Policy]:
     for spec in mesh.spec.governance.policies:
         merged[spec.name] = Policy(spec, "global", mesh, dict(spec.params))
     located = mesh.domains.get(domain)
-    for spec in located.spec.policies if located is not None else []:
+    if located is None:
+        return list(merged.values())
+    for spec in located.spec.policies:
         base = merged.get(spec.name)
         if base is None:
-            merged[spec.name] = Policy(spec, f"domain:{domain}", located, dict(spec.params))  # type: ignore[arg-type]
+            merged[spec.name] = Policy(spec, f"domain:{domain}", located, dict(spec.params))
             continue
-        params = {**base.params, **{k: v for k, v in spec.params.items() if k not in base.params}}
-        stricter = (
-            spec.enforcement
-            if RANK[spec.enforcement] > RANK[base.spec.enforcement]
-            else base.spec.enforcement
-        )
-        tightened = base.spec.model_copy(update={"enforcement": stricter})
-        merged[spec.name] = Policy(tightened, f"global+domain:{domain}", base.declared_in, params)
+        if (
+            "enforcement" in spec.model_fields_set
+            and RANK[spec.enforcement] > RANK[base.spec.enforcement]
+        ):
+            tightened = base.spec.model_copy(update={"enforcement": spec.enforcement})
+            merged[spec.name] = Policy(
+                tightened, f"global+domain:{domain}", base.declared_in, base.params
+            )
     return list(merged.values())
 
 
@@ -97,7 +99,10 @@ def check_policies(mesh: Mesh, *, now: datetime) -> list[Problem]:
                         hint="give the domain policy its own name",
                     )
                 )
-            if RANK[spec.enforcement] < RANK[base.enforcement]:
+            if (
+                "enforcement" in spec.model_fields_set
+                and RANK[spec.enforcement] < RANK[base.enforcement]
+            ):
                 problems.append(
                     domain.problem(
                         f"domain '{domain.name}' cannot loosen global policy '{spec.name}' from "
@@ -107,16 +112,16 @@ def check_policies(mesh: Mesh, *, now: datetime) -> list[Problem]:
                         "governance group for a waiver on specific products",
                     )
                 )
-            for key, value in spec.params.items():
-                if key in base.params and base.params[key] != value:
-                    problems.append(
-                        domain.problem(
-                            f"domain '{domain.name}' cannot change parameter '{key}' that global "
-                            f"policy '{spec.name}' sets",
-                            [*loc, "params", key],
-                            hint="a domain may only fill in parameters the global policy leaves open",
-                        )
+            for key in sorted(spec.model_fields_set - {"name", "rule", "rego", "enforcement"}):
+                problems.append(
+                    domain.problem(
+                        f"domain '{domain.name}' redeclares global policy '{spec.name}' with "
+                        f"'{key}'; a domain may only raise a global policy's enforcement",
+                        [*loc, key],
+                        hint="for stricter parameters or a narrower scope, declare a policy with its "
+                        "own name: the global one keeps applying, so nothing gets looser",
                     )
+                )
     for located, loc, spec in declared:
         problems.extend(_check_rule(mesh, located, loc, spec))
         for j, name in enumerate(spec.scope.domains):

@@ -9,11 +9,11 @@ under an OPA server (`POST /v1/data/<package>/deny` with body `{"input": <docume
 
     deny contains msg if {             # `deny` is a set ...
         input.domain.name == "finance"
-        not input.product.ownership.steward
+        not input.product.owner.steward
         msg := {                       # ... of objects {"msg", "path", "hint"} ...
             "msg": "finance products need a data steward",
-            "path": "ownership.steward",   # YAML path in dataproduct.yaml: located for the user
-            "hint": "set ownership.steward to the person accountable for this data",
+            "path": "owner.steward",   # YAML path in dataproduct.yaml: located for the user
+            "hint": "set owner.steward to the person accountable for this data",
         }
     }
 
@@ -40,7 +40,7 @@ The input document (built by `meshkit.governance.document`; docs/governance.md) 
     {
       "id": "sales.orders",                 # <domain>.<product>
       "domain": {"name": "sales", "type": "source-aligned", "owner": "sales-team"},
-      "product": { ...dataproduct.yaml as JSON, keys as written in YAML (schema, ownership...) },
+      "product": { ...dataproduct.yaml as JSON, keys as written in YAML (schema, owner...) },
       "facts": { ...computed by meshkit: upstream, downstream, sources, columns (effective
                  classification, pii, inherited_from, masked), previous_status, storage, audit },
       "params": { ...the policy's params... }

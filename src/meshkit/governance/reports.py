@@ -124,7 +124,7 @@ JSON_SCHEMA: dict[str, Any] = {
                 "enforcement": {"enum": [str(e) for e in Enforcement]},
                 "origin": {
                     "type": "string",
-                    "pattern": "^(global|domain:.+)$",
+                    "pattern": "^(global|domain:.+|global\\+domain:.+)$",
                     "description": "`global` or `domain:<name>`.",
                 },
                 "outcome": {"enum": [str(o) for o in Outcome]},

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from meshkit.errors import MeshkitError
 from meshkit.governance.findings import Violation
 from meshkit.governance.lineage import ColumnClass
 from meshkit.spec.mesh import Mesh, Product
@@ -153,27 +154,43 @@ def pii_masking(ctx: Context) -> Iterator[Violation]:
 
 class LineageParams(Params):
     column_level: bool = Field(
-        False, description="Also require column-level lineage (SQL transforms, not Python)."
+        False, description="Also require column-level lineage of Python transforms (refuse them)."
     )
 
 
 @rule(
     "data-lineage",
-    "The product declares its inputs, and its lineage can be derived and recorded on each build.",
+    "The product's inputs are described and its column lineage can be derived, so each build "
+    "records where every column comes from.",
     LineageParams,
 )
 def data_lineage(ctx: Context) -> Iterator[Violation]:
     params: LineageParams = ctx.params
     spec = ctx.product.spec
-    if not spec.inputs:
-        yield ctx.at("the product declares no inputs", "inputs", hint="declare every input port")
-    if params.column_level and spec.transform.python is not None:
-        yield ctx.at(
-            "a Python transform has no derivable column-level lineage",
-            "transform",
-            "python",
-            hint="write the transform in SQL, or set params: {column_level: false}",
-        )
+    if spec.transform.python is not None:
+        if params.column_level:
+            yield ctx.at(
+                "a Python transform has no derivable column-level lineage",
+                "transform",
+                "python",
+                hint="write the transform in SQL, or set params: {column_level: false}",
+            )
+    else:
+        from meshkit.governance.lineage import product_lineage
+
+        upstream = {
+            p.product: ctx.mesh.products[p.product]
+            for p in spec.inputs
+            if p.product in ctx.mesh.products
+        }
+        try:
+            product_lineage(ctx.product, upstream)
+        except MeshkitError as err:
+            yield ctx.at(
+                f"column lineage cannot be derived from the transform: {err.message}",
+                "transform",
+                hint=err.hint or "check the column and table names against the input ports",
+            )
     for i, port in enumerate(spec.inputs):
         if port.file is not None and not port.description:
             yield ctx.at(
@@ -420,24 +437,16 @@ def source_ownership(ctx: Context) -> Iterator[Violation]:
 
 
 def source_key(mesh: Mesh, file: str | None, database: Any) -> str:
+    """One key per source however its path is spelled: a file's resolved path (symlinks
+    followed), relative to the mesh root when it lies inside it."""
     if file is not None:
-        return (
-            str(Path(mesh.resolve_path(file)).resolve().relative_to(mesh.root.resolve()))
-            if _inside(mesh, file)
-            else str(mesh.resolve_path(file))
-        )
+        path = Path(mesh.resolve_path(file)).resolve()
+        root = mesh.root.resolve()
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
     from meshkit.build.database import mask_url
 
     target = database.table or "query"
     return f"{mask_url(database.url)}/{target}"
-
-
-def _inside(mesh: Mesh, file: str) -> bool:
-    try:
-        Path(mesh.resolve_path(file)).resolve().relative_to(mesh.root.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 def raw_sources(mesh: Mesh) -> dict[str, list[str]]:

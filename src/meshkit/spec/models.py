@@ -279,6 +279,12 @@ class DomainSpec(Spec):
         description="Domain policies: new rules, or a global policy's name to make it stricter.",
     )
 
+    @field_validator("policies")
+    @classmethod
+    def _unique_policy_names(cls, policies: list[PolicySpec]) -> list[PolicySpec]:
+        _no_duplicates([p.name for p in policies], "policy")
+        return policies
+
 
 # ------------------------------------------------------------------------------------ product
 
