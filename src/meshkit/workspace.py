@@ -84,6 +84,7 @@ class Workspace:
         self._catalog_url = catalog_url or os.environ.get(ENV_CATALOG)
         self._warehouse = warehouse or os.environ.get(ENV_WAREHOUSE)
         self._catalog: Catalog | None = None
+        self.last_findings: list[Finding] = []  # the policy results of the last build
 
     @classmethod
     def open(cls, path: Path | None = None, **overrides: Any) -> Workspace:
@@ -383,9 +384,8 @@ class Workspace:
     ) -> list[BuildResult]:
         """Build products in dependency order. A product whose upstream failed is skipped."""
         order = self.plan(products, downstream=downstream, upstream=upstream)
-        findings = self.evaluate_policies(
-            order
-        )  # before registering: lifecycle needs the old status
+        # before registering new products: lifecycle-transitions compares with the old status
+        findings = self.last_findings = self.evaluate_policies(order)
         self._register_new(self.mesh.products)  # the catalog lists every declared product
         blocked = {pid: [f for f in findings if f.product == pid and f.blocking] for pid in order}
         results: dict[str, BuildResult] = {}

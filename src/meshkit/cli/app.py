@@ -142,6 +142,15 @@ def build(
 def _build_with_progress(
     ws: Workspace, named: list[str], down: list[str], up: list[str], *, quiet: bool
 ) -> list[BuildResult]:
+    results = _run_build(ws, named, down, up, quiet=quiet)
+    if not quiet:
+        render.policy_warnings(ws.last_findings)
+    return results
+
+
+def _run_build(
+    ws: Workspace, named: list[str], down: list[str], up: list[str], *, quiet: bool
+) -> list[BuildResult]:
     order = ws.plan(named, downstream=down, upstream=up)
     with Progress(
         SpinnerColumn(),

@@ -185,7 +185,10 @@ def policy_table(findings: Sequence[Finding]) -> None:
             )
         out.print(table)
     blocking = sum(f.blocking for f in findings)
-    warnings = sum(str(f.outcome) in ("failed", "error") and not f.blocking for f in findings)
+    warnings = sum(
+        str(f.outcome) in ("failed", "error") and str(f.enforcement) == "recommended"
+        for f in findings
+    )
     out.print(
         f"{len(findings)} policy results: {blocking} blocking, {warnings} warning(s), "
         f"{sum(str(f.outcome) == 'waived' for f in findings)} waived"
@@ -193,8 +196,9 @@ def policy_table(findings: Sequence[Finding]) -> None:
 
 
 def policy_warnings(findings: Sequence[Finding]) -> None:
+    """A warning per failing `recommended` policy (`optional` ones are only reported)."""
     for f in findings:
-        if str(f.outcome) in ("failed", "error") and not f.blocking:
+        if str(f.outcome) in ("failed", "error") and str(f.enforcement) == "recommended":
             err.print(
                 Text(f"warning [{f.policy}, {f.enforcement}] ", style="yellow")
                 + Text(f"{f.product}: {f.message}")

@@ -38,10 +38,15 @@ def product_document(
     *,
     columns: Mapping[str, ColumnClass],
     previous_status: str | None,
+    downstream: Mapping[str, list[str]] | None = None,
 ) -> dict[str, Any]:
+    """`downstream` (product id -> its consumers, see `downstream_index`) saves a pass over the
+    mesh per product when building many documents."""
     spec = product.spec
     domain = mesh.domains.get(product.domain)
-    downstream = sorted(p.id for p in mesh.products.values() if product.id in p.upstream())
+    consumers = (downstream if downstream is not None else downstream_index(mesh)).get(
+        product.id, []
+    )
     settings = mesh.spec.settings
     sources = []
     for port in spec.inputs:
@@ -80,7 +85,7 @@ def product_document(
             if product.file.is_relative_to(mesh.root)
             else str(product.file),
             "upstream": sorted(product.upstream()),
-            "downstream": downstream,
+            "downstream": sorted(consumers),
             "sources": sources,
             "columns": column_facts,
             "previous_status": previous_status,
@@ -88,3 +93,12 @@ def product_document(
             "audit": settings.audit.model_dump(mode="json"),
         },
     }
+
+
+def downstream_index(mesh: Mesh) -> dict[str, list[str]]:
+    """Each product id -> the ids of the products that read it."""
+    index: dict[str, list[str]] = {}
+    for product in mesh.products.values():
+        for upstream in product.upstream():
+            index.setdefault(upstream, []).append(product.id)
+    return index

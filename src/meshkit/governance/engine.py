@@ -1,8 +1,8 @@
 """Evaluate policies: global ones from mesh.yaml, domain ones from domain.yaml, on each product.
 
-Global standards with local autonomy: a domain adds its own policies, and may make a global
-policy stricter (raise its enforcement, fill in a parameter the global one leaves open), but may
-never loosen it. A failure is waived only by an unexpired waiver approved by a member of the
+Global standards with local autonomy: a domain adds its own policies (a stricter variant of a
+global rule goes under its own name, so the global one keeps applying), and may raise a global
+policy's enforcement, but may never loosen it. A failure is waived only by an unexpired waiver approved by a member of the
 governance group. A rule that cannot be evaluated counts as failed (fail-closed).
 """
 
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from meshkit.errors import MeshkitError, Problem
 from meshkit.governance import rules
-from meshkit.governance.document import product_document
+from meshkit.governance.document import downstream_index, product_document
 from meshkit.governance.findings import RANK, Finding, Outcome, Violation
 from meshkit.governance.lineage import ColumnClass, propagate
 from meshkit.spec.mesh import Located, Mesh, Product
@@ -238,6 +238,7 @@ def clear_caches() -> None:
 
     _REGO_CACHE.clear()
     lineage._cached_lineage.cache_clear()
+    lineage._PRECOMPUTED.clear()
 
 
 def _rego(file: Path) -> Any:
@@ -262,6 +263,12 @@ def _plugin(name: str) -> Any:
 
 
 def column_classes(mesh: Mesh, product: Product) -> dict[str, ColumnClass]:
+    """Each column's classification after lineage: declared, or inherited from upstream products."""
+    if not product.upstream():  # file and database inputs carry no classification to inherit
+        return {
+            c.name: ColumnClass(product.classification_of(c), c.pii, (), False)
+            for c in product.spec.schema_.columns
+        }
     upstream = {
         p.product: mesh.products[p.product]
         for p in product.spec.inputs
@@ -279,10 +286,13 @@ def evaluate(
 ) -> list[Finding]:
     """Every applicable policy on every named product; failures waived where a waiver holds."""
     previous = previous_status or {}
+    ids = list(products)
+    _derive_lineage_ahead(mesh, ids)
     sources = rules.raw_sources(mesh)
+    consumers = downstream_index(mesh)
     by_domain: dict[str, list[Policy]] = {}
     findings: list[Finding] = []
-    for pid in products:
+    for pid in ids:
         product = mesh.products[pid]
         policies = by_domain.setdefault(product.domain, policies_for_domain(mesh, product.domain))
         applicable = [p for p in policies if p.applies_to(product)]
@@ -309,14 +319,39 @@ def evaluate(
                         raw_sources=sources,
                     )
                     finding = _finding(product, policy, list(builtin.check(ctx)))
+            elif lineage_error is not None:  # its document would hide inherited PII: fail closed
+                finding = _errored(product, policy, lineage_error)
             else:
                 if document is None:
                     document = product_document(
-                        mesh, product, columns=columns, previous_status=previous.get(pid)
+                        mesh,
+                        product,
+                        columns=columns,
+                        previous_status=previous.get(pid),
+                        downstream=consumers,
                     )
                 finding = _custom(product, policy, {**document, "params": policy.params})
             findings.append(_waive(product, finding, now))
     return findings
+
+
+def _derive_lineage_ahead(mesh: Mesh, ids: list[str]) -> None:
+    """Derive the column lineage of many SQL transforms on every core before the rules run."""
+    import os
+
+    from meshkit.governance import lineage
+
+    jobs = []
+    for pid in ids:
+        product = mesh.products[pid]
+        if product.spec.transform.python is not None:
+            continue  # matched by name: nothing to derive
+        upstream = {u: mesh.products[u] for u in product.upstream() if u in mesh.products}
+        try:
+            jobs.append(lineage.lineage_job(product, upstream))
+        except MeshkitError:
+            continue
+    lineage.derive_many(jobs, workers=os.cpu_count() or 1)
 
 
 def _finding(product: Product, policy: Policy, violations: list[Violation]) -> Finding:

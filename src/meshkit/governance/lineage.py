@@ -125,8 +125,15 @@ def column_lineage(
         tuple(opaque),
         tuple(expected),
     )
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+    if digest in _PRECOMPUTED:
+        result = dict(_PRECOMPUTED[digest])
+        if _STORE is not None:
+            _STORE[digest] = [
+                [n, sorted([s.port, s.column] for s in src)] for n, src in result.items()
+            ]
+        return result
     if _STORE is not None:
-        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
         stored = _STORE.get(digest)
         if stored is not None:
             return {name: frozenset(ColumnSource(p, c) for p, c in pairs) for name, pairs in stored}
@@ -205,10 +212,21 @@ def product_lineage(product: Product, upstream: Mapping[str, Product]) -> Lineag
     A Python transform has no SQL: each declared column is taken to come from the product
     inputs' columns of the same name (case-insensitive); every declared column is listed.
     """
-    spec = product.spec
-    declared = [c.name for c in spec.schema_.columns]
-    if spec.transform.python is not None:
+    if product.spec.transform.python is not None:
         return _lineage_by_name(product, upstream)
+    sql, known, opaque, declared = lineage_job(product, upstream)
+    try:
+        return column_lineage(sql, known, opaque=opaque, expected=declared)
+    except MeshkitError as err:
+        raise MeshkitError(f"{product.id}: {err.message}", hint=err.hint) from err
+
+
+Job = tuple[str, dict[str, list[str]], list[str], list[str]]
+
+
+def lineage_job(product: Product, upstream: Mapping[str, Product]) -> Job:
+    """The arguments of `column_lineage` for a SQL product: (sql, known inputs, opaque, expected)."""
+    spec = product.spec
     known: dict[str, list[str]] = {}
     opaque: list[str] = []
     for port in spec.inputs:
@@ -223,10 +241,41 @@ def product_lineage(product: Product, upstream: Mapping[str, Product]) -> Lineag
             f"{product.id}: the transform SQL has not been loaded",
             hint=f"check that {spec.transform.sql} exists next to the spec",
         )
+    return sql, known, opaque, [c.name for c in spec.schema_.columns]
+
+
+def derive_many(jobs: Sequence[Job], *, workers: int) -> None:
+    """Derive many transforms' lineage in parallel processes ahead of use (it is pure and CPU
+    bound: sqlglot's qualify), filling the memo that `column_lineage` reads first."""
+    todo = [job for job in jobs if _key_digest(job) not in _PRECOMPUTED]
+    if len(todo) < PARALLEL_FROM or workers < 2:
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # workers inherit the imported modules
+    chunk = max(1, len(todo) // (workers * 4))
+    with context.Pool(workers) as pool:
+        for job, result in zip(todo, pool.imap(_derive, todo, chunksize=chunk), strict=True):
+            if result is not None:
+                _PRECOMPUTED[_key_digest(job)] = result
+
+
+PARALLEL_FROM = 64  # below this, process start-up costs more than it saves
+_PRECOMPUTED: dict[str, Lineage] = {}
+
+
+def _derive(job: Job) -> Lineage | None:
+    sql, known, opaque, expected = job
     try:
-        return column_lineage(sql, known, opaque=opaque, expected=declared)
-    except MeshkitError as err:
-        raise MeshkitError(f"{product.id}: {err.message}", hint=err.hint) from err
+        return column_lineage(sql, known, opaque=opaque, expected=expected)
+    except MeshkitError:
+        return None  # the caller derives it again and reports the error in context
+
+
+def _key_digest(job: Job) -> str:
+    sql, known, opaque, expected = job
+    key = (sql, tuple((p, tuple(c)) for p, c in known.items()), tuple(opaque), tuple(expected))
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
 
 def _lineage_by_name(product: Product, upstream: Mapping[str, Product]) -> Lineage:
