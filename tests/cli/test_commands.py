@@ -182,4 +182,7 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
     assert "Traceback" not in done.stdout + done.stderr
     assert done.stdout.count(" published │") == 9
     assert "order_status" in done.stdout
+    assert "governance" in done.stdout  # the policies, evaluated on every product
+    assert "pii-masking" in done.stdout
+    assert "warning [one-owner-per-source, recommended]" in done.stderr
     assert (tmp_path / "demo" / "warehouse" / "sales" / "order_lines" / "_delta_log").is_dir()

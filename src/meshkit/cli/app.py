@@ -375,6 +375,7 @@ def demo(
             )
         else:
             render.build_results(results)
+            render.policy_summary(ws.last_findings)
             render.records(
                 ws.list_products(),
                 ["id", "version", "owner", "published", "rows", "last_run"],

@@ -203,3 +203,26 @@ def policy_warnings(findings: Sequence[Finding]) -> None:
                 Text(f"warning [{f.policy}, {f.enforcement}] ", style="yellow")
                 + Text(f"{f.product}: {f.message}")
             )
+
+
+def policy_summary(findings: Sequence[Finding]) -> None:
+    """Per policy: on how many products it passed, failed (and how it is enforced) or was waived."""
+    rows: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        row = rows.setdefault(
+            f.policy,
+            {
+                "policy": f.policy,
+                "enforcement": str(f.enforcement),
+                "passed": 0,
+                "failed": 0,
+                "waived": 0,
+            },
+        )
+        bucket = "failed" if str(f.outcome) in ("failed", "error") else str(f.outcome)
+        row[bucket] += 1
+    records(
+        list(rows.values()),
+        ["policy", "enforcement", "passed", "failed", "waived"],
+        title="governance",
+    )

@@ -290,6 +290,7 @@ def evaluate(
     _derive_lineage_ahead(mesh, ids)
     sources = rules.raw_sources(mesh)
     consumers = downstream_index(mesh)
+    params_of: dict[tuple[str, str], Any] = {}
     by_domain: dict[str, list[Policy]] = {}
     findings: list[Finding] = []
     for pid in ids:
@@ -310,10 +311,13 @@ def evaluate(
                 if lineage_error is not None and builtin.id == "pii-masking":
                     finding = _errored(product, policy, lineage_error)
                 else:
+                    key = (policy.spec.name, policy.origin)
+                    if key not in params_of:  # validated once per policy, not per product
+                        params_of[key] = builtin.params.model_validate(policy.params)
                     ctx = rules.Context(
                         mesh=mesh,
                         product=product,
-                        params=builtin.params.model_validate(policy.params),
+                        params=params_of[key],
                         columns=columns,
                         previous_status=previous.get(pid),
                         raw_sources=sources,
@@ -344,8 +348,8 @@ def _derive_lineage_ahead(mesh: Mesh, ids: list[str]) -> None:
     jobs = []
     for pid in ids:
         product = mesh.products[pid]
-        if product.spec.transform.python is not None:
-            continue  # matched by name: nothing to derive
+        if product.spec.transform.python is not None or not product.upstream():
+            continue  # matched by name, or reads only files/databases: nothing to inherit
         upstream = {u: mesh.products[u] for u in product.upstream() if u in mesh.products}
         try:
             jobs.append(lineage.lineage_job(product, upstream))

@@ -7,6 +7,7 @@ never raise for a product that breaks them: they yield Violations located at the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -175,7 +176,7 @@ def data_lineage(ctx: Context) -> Iterator[Violation]:
                 "python",
                 hint="write the transform in SQL, or set params: {column_level: false}",
             )
-    else:
+    elif ctx.product.upstream():  # lineage from files is by name: their columns come at build
         from meshkit.governance.lineage import product_lineage
 
         upstream = {
@@ -440,13 +441,18 @@ def source_key(mesh: Mesh, file: str | None, database: Any) -> str:
     """One key per source however its path is spelled: a file's resolved path (symlinks
     followed), relative to the mesh root when it lies inside it."""
     if file is not None:
-        path = Path(mesh.resolve_path(file)).resolve()
-        root = mesh.root.resolve()
-        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        return _file_key(str(mesh.root), str(mesh.resolve_path(file)))
     from meshkit.build.database import mask_url
 
     target = database.table or "query"
     return f"{mask_url(database.url)}/{target}"
+
+
+@functools.lru_cache(maxsize=8192)
+def _file_key(root: str, file: str) -> str:
+    path = Path(file).resolve()
+    resolved_root = Path(root).resolve()
+    return str(path.relative_to(resolved_root)) if path.is_relative_to(resolved_root) else str(path)
 
 
 def raw_sources(mesh: Mesh) -> dict[str, list[str]]:
