@@ -158,6 +158,26 @@ def pg_table_name() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
 
 
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run `meshkit ARGS` in-process, as the console script does; no traceback may escape."""
+    import sys
+
+    from meshkit.cli.app import main
+
+    old = sys.argv
+    sys.argv = ["meshkit", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
 def copy_mesh(src: Path, dest: Path) -> Path:
     """Copy a built mesh (specs, warehouse and catalog) so a test may change it."""
     shutil.copytree(src, dest, symlinks=True)

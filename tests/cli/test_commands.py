@@ -13,25 +13,11 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from meshkit.cli.app import main
-
-from conftest import copy_mesh
+from conftest import copy_mesh, run_cli
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run `meshkit ARGS` in-process, as the console script does."""
-    old = sys.argv
-    sys.argv = ["meshkit", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    return run_cli(args, capsys)
 
 
 def test_validate(example_mesh: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,6 +24,7 @@ from meshkit.governance.findings import Finding
 from meshkit.workspace import Workspace
 
 import yaml_writer
+from conftest import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOVERNANCE_GROUP = ["governance-board@example.com", "data-protection@example.com"]
@@ -176,24 +177,6 @@ def freeze_now(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
         monkeypatch.setattr(Workspace, "now", lambda self: moment)
 
     return freeze
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run `meshkit ARGS` in-process, as the console script does (tests/cli/test_commands.py)."""
-    from meshkit.cli.app import main
-
-    old = sys.argv
-    sys.argv = ["meshkit", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 @pytest.fixture

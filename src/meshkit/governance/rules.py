@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from meshkit.errors import MeshkitError
 from meshkit.governance.findings import Violation
 from meshkit.governance.lineage import ColumnClass
-from meshkit.spec.mesh import Mesh, Product
+from meshkit.spec.mesh import Located, Mesh, Product
 from meshkit.spec.models import Classification, Duration, Lifecycle
 
 SENSITIVE = (Classification.CONFIDENTIAL, Classification.RESTRICTED)
@@ -43,27 +43,25 @@ class Context:
 
     def at(self, message: str, *loc: str | int, hint: str | None = None) -> Violation:
         """A violation located at `loc` in the product's spec file."""
-        problem = self.product.problem(message, list(loc), hint=hint)
-        return Violation(
-            message,
-            path=problem.path,
-            hint=hint,
-            file=problem.file,
-            line=problem.line,
-            column=problem.column,
-        )
+        return _violation(self.product, message, loc, hint)
 
     def in_mesh(self, message: str, *loc: str | int, hint: str | None = None) -> Violation:
         """A violation located in mesh.yaml (platform settings)."""
-        problem = self.mesh.problem(message, list(loc), hint=hint)
-        return Violation(
-            message,
-            path=problem.path,
-            hint=hint,
-            file=problem.file,
-            line=problem.line,
-            column=problem.column,
-        )
+        return _violation(self.mesh, message, loc, hint)
+
+
+def _violation(
+    located: Located, message: str, loc: tuple[str | int, ...], hint: str | None
+) -> Violation:
+    problem = located.problem(message, list(loc), hint=hint)
+    return Violation(
+        message,
+        path=problem.path,
+        hint=hint,
+        file=problem.file,
+        line=problem.line,
+        column=problem.column,
+    )
 
 
 RuleFunction = Callable[[Context], Iterator[Violation]]
