@@ -39,6 +39,7 @@ from meshkit.governance import lineage
 from meshkit.governance.findings import Finding, Violation
 from meshkit.spec import Mesh, Product, find_root, load_mesh
 from meshkit.spec.models import format_duration
+from meshkit.spec.validate import reads_beyond_tables
 from meshkit.tables.delta import DeltaTables, Snapshot, list_files
 
 HOST = socket.gethostname()
@@ -299,17 +300,29 @@ class Workspace:
         return results
 
     def _record_retention(self, product: Product, result: Any) -> None:
-        """A retention delete is a new version: the catalog gets a run and the version."""
-        self._register_specs([product.id])
+        """A retention delete is a new version of the *published* product: the catalog gets a
+        run and the version, with the last published version's semver, spec hash and schema
+        (the spec on disk may hold unpublished changes, and its status must not be recorded:
+        lifecycle-transitions compares with the last published one)."""
+        self._register_new([product.id])
+        published = self.catalog.versions(product.id)
+        last = published[0] if published else None
+        semver = last.semver if last else product.spec.version
+        spec_hash = last.spec_hash if last else product.spec_hash
+        schema = (
+            last.schema
+            if last
+            else [c.model_dump(mode="json") for c in product.spec.schema_.columns]
+        )
         run_id = self.catalog.start_run(
-            product_id=product.id, spec_hash=product.spec_hash, host=HOST, pid=os.getpid()
+            product_id=product.id, spec_hash=spec_hash, host=HOST, pid=os.getpid()
         )
         rows = result.rows_before - result.rows_deleted
         self.catalog.record_version(
             product_id=product.id,
-            semver=product.spec.version,
-            spec_hash=product.spec_hash,
-            schema=[c.model_dump(mode="json") for c in product.spec.schema_.columns],
+            semver=semver,
+            spec_hash=spec_hash,
+            schema=schema,
             delta_version=result.version,
             row_count=rows,
             run_id=run_id,
@@ -458,6 +471,7 @@ class Workspace:
             pinned=pinned,
             progress=progress,
             metadata={"meshkit.inputs": json.dumps(inputs_read, sort_keys=True)},
+            now=self.now(),
         )
         self.catalog.record_quality(run_id, [_record(c) for c in result.checks])
         if result.ok and result.delta_version is not None:
@@ -632,6 +646,13 @@ class Workspace:
                 hint="products are read-only here; change them through their specs and `meshkit build`",
             )
         query = statements[0]
+        outside = reads_beyond_tables(query)
+        if outside is not None:
+            raise MeshkitError(
+                f"'{outside.sql(dialect=DIALECT)}' is not a data product: queries read published "
+                "products only",
+                hint="name products as <domain>.<name>; `meshkit products` lists them",
+            )
         ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
         session = self.engine.session()
         try:

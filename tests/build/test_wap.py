@@ -441,8 +441,6 @@ def test_build_leaves_out_rows_past_retention(
     """A rebuild must not bring back rows that retention removed; NULL dates are kept."""
     from datetime import UTC, datetime
 
-    from meshkit.build import quality
-
     columns = [{"name": "id", "type": "bigint"}, {"name": "placed_on", "type": "date"}]
     sql = "select id, placed_on from raw"
     transform = {"python": "t.py:build"} if python else {"query": sql}
@@ -466,7 +464,7 @@ def test_build_leaves_out_rows_past_retention(
         "copy (select i::bigint as id, case when i % 100 = 0 then null else date '2020-01-01' + i::int end as placed_on "
         f"from range(1000) t(i)) to '{root / 'data' / 'orders.parquet'}' (format parquet)"
     )
-    monkeypatch.setattr(quality, "now", lambda: datetime(2021, 6, 1, tzinfo=UTC))
+    monkeypatch.setattr(Workspace, "now", lambda self: datetime(2021, 6, 1, tzinfo=UTC))
     with Workspace(root) as ws:
         (result,) = ws.build()
         assert result.ok, result.error
@@ -479,3 +477,87 @@ def test_build_leaves_out_rows_past_retention(
     ).fetchall()
     assert kept["n"] == expected[0]
     assert str(kept["first"]) == "2020-06-01"
+
+
+def test_transforms_and_queries_read_only_declared_inputs(make_mesh: MakeMesh) -> None:
+    """A table function would bypass input ports, lineage and PII rules: refused (fail-closed)."""
+    from meshkit.errors import SpecError
+
+    root = two_products(
+        make_mesh, transform={"query": "select id, amount from read_parquet('data/orders.parquet')"}
+    )
+    with pytest.raises(SpecError, match="a transform reads only its input ports"):
+        Workspace(root).mesh  # noqa: B018 - loading is the check
+    root = two_products(make_mesh)
+    with Workspace(root) as ws:
+        ws.build()
+        for sql in (
+            "select content from read_text('/etc/hostname')",
+            "select * from 'data/orders.parquet'",
+            "select * from sales.orders where id in (select id from read_csv('data/x.csv'))",
+        ):
+            with pytest.raises(MeshkitError, match="queries read published products only"):
+                ws.query(sql)
+
+
+def test_a_transform_failing_at_run_time_fails_its_product_only(make_mesh: MakeMesh) -> None:
+    """A conversion error inside DuckDB is a build failure (exit 3), not an internal error."""
+    from meshkit.errors import BuildError
+
+    root = two_products(make_mesh)
+    spec = root / "domains/sales/products/totals/dataproduct.yaml"
+    spec.write_text(
+        spec.read_text().replace("count(*) as orders", "cast('x' || count(*) as bigint) as orders")
+    )
+    with Workspace(root) as ws:
+        orders, totals = ws.build()
+    assert orders.ok
+    assert totals.status == "failed"
+    assert isinstance(totals.error, BuildError)
+    assert totals.error.exit_code == 3
+    assert "failed while running" in totals.error.message
+
+
+def test_retention_apply_keeps_the_published_status(
+    make_mesh: MakeMesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording a retention version must not record unpublished spec changes (e.g. status)."""
+    from datetime import UTC, datetime
+
+    root = make_mesh(
+        {
+            "sales": {
+                "orders": product_spec(
+                    "orders",
+                    schema={
+                        "columns": [
+                            {"name": "id", "type": "bigint"},
+                            {"name": "placed_on", "type": "date"},
+                        ]
+                    },
+                    transform={"query": "select id, placed_on from raw"},
+                    retention={"period": "365d", "column": "placed_on"},
+                )
+            }
+        }
+    )
+    (root / "data").mkdir()
+    duckdb.execute(
+        "copy (select i::bigint as id, date '2020-01-01' + i::int as placed_on from range(1000) t(i)) "
+        f"to '{root / 'data' / 'orders.parquet'}' (format parquet)"
+    )
+    monkeypatch.setattr(Workspace, "now", lambda self: datetime(2021, 1, 1, tzinfo=UTC))
+    with Workspace(root) as ws:
+        assert ws.build()[0].ok
+    spec = root / "domains/sales/products/orders/dataproduct.yaml"
+    spec.write_text(
+        spec.read_text().replace("status: active", "status: draft").replace("1.0.0", "2.0.0")
+    )
+    monkeypatch.setattr(Workspace, "now", lambda self: datetime(2022, 1, 1, tzinfo=UTC))
+    with Workspace(root) as ws:
+        (result,) = ws.apply_retention(["sales.orders"])
+        assert result.rows_deleted > 0
+        assert ws.catalog.product("sales.orders").status == "active"
+        newest = ws.catalog.versions("sales.orders")[0]
+        assert newest.delta_version == result.version
+        assert newest.semver == "1.0.0"

@@ -686,26 +686,31 @@ def test_an_upstream_product_not_given_contributes_nothing() -> None:
     assert not propagate(product, {})["customer_name"].pii
 
 
-def test_python_transform_inherits_by_column_name() -> None:
+def test_python_transform_inherits_from_every_upstream_column() -> None:
+    """Python cannot be traced: fail closed, so a renamed PII column cannot slip through."""
     product = _product(
         "d",
         "report",
         [
-            {"name": "Customer_Name", "type": "varchar"},
-            {"name": "amount", "type": "double"},
+            {"name": "handle", "type": "varchar"},  # could be customer_name renamed
             {"name": "score", "type": "double"},
+            {
+                "name": "total",
+                "type": "double",
+                "declassify": {"to": "internal", "reason": "a sum over at least 50 orders"},
+            },
         ],
         inputs=PORTS,
         python=True,
     )
-    assert _render(product_lineage(product, UPSTREAM)) == {
-        "Customer_Name": {"customers.customer_name"},
-        "amount": {"orders.amount"},
-        "score": set(),
-    }
+    lineage = _render(product_lineage(product, UPSTREAM))
+    assert lineage["handle"] == lineage["score"] == lineage["total"]
+    assert "customers.customer_name" in lineage["handle"]
     result = propagate(product, UPSTREAM)
-    assert result["Customer_Name"] == PII_NAME
-    assert result["score"] == ColumnClass(Classification.INTERNAL, False, (), False)
+    assert result["handle"].pii
+    assert result["score"].pii
+    assert not result["total"].pii
+    assert result["total"].declassified
 
 
 def test_every_declared_column_gets_a_class() -> None:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -168,6 +169,7 @@ def build_product(
     pinned: dict[str, Snapshot | None],
     progress: Progress = lambda pid, msg: None,
     metadata: dict[str, str] | None = None,
+    now: datetime | None = None,
 ) -> BuildResult:
     """Run the whole write-audit-publish path for one product. Never leaves a partial version."""
     run_id = run_id or uuid.uuid4().hex
@@ -196,10 +198,10 @@ def build_product(
                     data,
                     stage,
                     columns=[by_lower[c.lower()] for c in declared],
-                    where=retention_predicate(product),
+                    where=retention_predicate(product, now=now),
                 )
             else:
-                query = project_checked(product, session)
+                query = project_checked(product, session, now=now)
                 progress(product.id, "transforming and staging")
                 session.stage(query, stage)
         with timer.stage("audit"):
@@ -245,6 +247,12 @@ def build_product(
             )
             stage = None  # now owned by the table
         result.status = "published"
+    except OSError as err:  # the warehouse folder cannot be written, a disk is full...
+        result.error = BuildError(
+            f"{product.id}: {err.strerror or err} ({err.filename or 'the warehouse'})",
+            hint="check that the warehouse folder exists and is writable, and the disk has room",
+        )
+        result.status = "failed"
     except MeshkitError as err:
         result.error = err
         result.status = (
@@ -262,18 +270,20 @@ def build_product(
     return result
 
 
-def project_checked(product: Product, session: Session) -> exp.Query:
+def project_checked(
+    product: Product, session: Session, *, now: datetime | None = None
+) -> exp.Query:
     """The transform, projected onto the contract's columns after checking its plan."""
     query = transform_query(product)
     actual = session.describe(query)
     contract.check(product, actual)
     by_lower = {name.lower(): name for name, _ in actual}
     projected = project(query, [by_lower[c.name.lower()] for c in product.spec.schema_.columns])
-    keep = retention_predicate(product)
+    keep = retention_predicate(product, now=now)
     return projected if keep is None else projected.where(keep)
 
 
-def retention_predicate(product: Product) -> exp.Expr | None:
+def retention_predicate(product: Product, *, now: datetime | None = None) -> exp.Expr | None:
     """Rows to keep under the product's retention period, so a rebuild never brings back what
     `meshkit retention apply` deleted. Rows whose date is NULL are kept (as retention apply does)."""
     retention = product.spec.retention
@@ -281,7 +291,7 @@ def retention_predicate(product: Product) -> exp.Expr | None:
         return None
     column = product.spec.schema_.column(retention.column)
     assert column is not None  # validated when the spec loaded
-    cutoff = quality.now() - retention.period  # the clock checks use (tests freeze it)
+    cutoff = (now or quality.now()) - retention.period
     sql_type = exp.DataType.build(column.type, dialect=DIALECT)
     if sql_type.this == exp.DataType.Type.DATE:
         bound = exp.cast(exp.Literal.string(cutoff.date().isoformat()), sql_type)

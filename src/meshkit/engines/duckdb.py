@@ -78,11 +78,26 @@ class DuckDBSession:
 
     def describe(self, query: exp.Query) -> list[tuple[str, str]]:
         """Output columns and types of `query`, found by binding it: no data is read."""
-        rows = self.con.execute(f"DESCRIBE {query.sql(dialect=DIALECT)}").fetchall()
-        return [(str(r[0]), str(r[1])) for r in rows]
+        try:
+            relation = self.con.sql(query.sql(dialect=DIALECT))
+        except duckdb.Error as err:
+            raise BuildError(
+                f"the transform does not bind: {_first_line(err)}",
+                hint="check column and function names against the input ports",
+            ) from err
+        return [
+            (str(name), str(kind))
+            for name, kind in zip(relation.columns, relation.dtypes, strict=True)
+        ]
 
     def stage(self, query: exp.Query, dest: Path) -> None:
-        self.con.execute(copy_to_parquet(query, str(dest)).sql(dialect=DIALECT))
+        try:
+            self.con.execute(copy_to_parquet(query, str(dest)).sql(dialect=DIALECT))
+        except duckdb.Error as err:
+            raise BuildError(
+                f"the transform failed while running: {_first_line(err)}",
+                hint="a value could not be converted or computed; fix the transform or its inputs",
+            ) from err
 
     def stage_arrow(
         self,
@@ -121,7 +136,10 @@ class DuckDBSession:
             raise BuildError(f"query failed: {_first_line(err)}") from err
 
     def execute(self, sql: str) -> None:
-        self.con.execute(sql)
+        try:
+            self.con.execute(sql)
+        except duckdb.Error as err:
+            raise BuildError(f"query failed: {_first_line(err)}") from err
 
     def close(self) -> None:
         self.con.close()

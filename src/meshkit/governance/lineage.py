@@ -209,8 +209,8 @@ def product_lineage(product: Product, upstream: Mapping[str, Product]) -> Lineag
     `upstream`, have no columns known at validate time: they are opaque (see the module
     docstring), and a `SELECT *` over one yields the product's declared columns.
 
-    A Python transform has no SQL: each declared column is taken to come from the product
-    inputs' columns of the same name (case-insensitive); every declared column is listed.
+    A Python transform has no SQL: each declared column is taken to come from every column of
+    every product input (fail-closed; see `_lineage_by_name`).
     """
     if product.spec.transform.python is not None:
         return _lineage_by_name(product, upstream)
@@ -279,16 +279,15 @@ def _key_digest(job: Job) -> str:
 
 
 def _lineage_by_name(product: Product, upstream: Mapping[str, Product]) -> Lineage:
-    result: Lineage = {}
-    for column in product.spec.schema_.columns:
-        sources: set[ColumnSource] = set()
-        for port in product.spec.inputs:
-            source = upstream.get(port.product) if port.product is not None else None
-            match = source.spec.schema_.column(column.name) if source is not None else None
-            if match is not None:
-                sources.add(ColumnSource(port.name, match.name))
-        result[column.name] = frozenset(sources)
-    return result
+    """Python code cannot be traced, so fail closed: every output column may come from every
+    column of every upstream product (a renamed PII column must not slip through). A column
+    that is safe says so with `declassify: {to, reason}`."""
+    sources: set[ColumnSource] = set()
+    for port in product.spec.inputs:
+        source = upstream.get(port.product) if port.product is not None else None
+        if source is not None:
+            sources.update(ColumnSource(port.name, c.name) for c in source.spec.schema_.columns)
+    return {column.name: frozenset(sources) for column in product.spec.schema_.columns}
 
 
 # ------------------------------------------------------------------------------- propagation

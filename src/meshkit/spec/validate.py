@@ -267,6 +267,8 @@ def _plain_reads(parsed: dict[str, Any]) -> tuple[set[str], set[str]] | None:
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
+            if node.get("type") == "TABLE_FUNCTION":
+                return None  # the sqlglot path explains why this is refused
             if node.get("type") == "BASE_TABLE":
                 if node.get("schema_name") or node.get("catalog_name"):
                     return None
@@ -333,7 +335,19 @@ def check_sql(product: Product) -> Iterator[Problem]:
     ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
     for table in query.find_all(exp.Table):
         name = table.name.lower()
-        if not name or isinstance(table.this, exp.Anonymous | exp.Func):
+        if isinstance(table.this, exp.Anonymous | exp.Func) or table_function_reads(table):
+            line, column = _node_position(sql, table)
+            yield _sql_problem(
+                product,
+                f"SQL reads '{table.sql(dialect='duckdb')}' directly: a transform reads only its "
+                "input ports",
+                line=line,
+                column=column,
+                hint="declare the file or table as an input port (file:, database: or product:) "
+                "and read it by the port's name, so lineage and policies see it",
+            )
+            continue
+        if not name:
             continue
         if table.db:
             line, column = _node_position(sql, table)
@@ -356,6 +370,23 @@ def check_sql(product: Product) -> Iterator[Problem]:
                 if guess
                 else f"declare it under inputs (ports: {', '.join(sorted(ports))})",
             )
+
+
+def table_function_reads(table: exp.Table) -> bool:
+    """`FROM 'file.parquet'` (a quoted path) is a table function in disguise."""
+    return (
+        isinstance(table.this, exp.Identifier)
+        and table.this.quoted
+        and ("/" in table.name or "." in table.name)
+    )
+
+
+def reads_beyond_tables(query: exp.Expr) -> exp.Table | None:
+    """The first FROM item that is a table function or a file path, if any."""
+    for table in query.find_all(exp.Table):
+        if isinstance(table.this, exp.Anonymous | exp.Func) or table_function_reads(table):
+            return table
+    return None
 
 
 def parse_error(err: sqlglot.ParseError) -> tuple[str, int | None, int | None]:
