@@ -129,7 +129,11 @@ def generate(root: Path, products: int) -> None:
                     "type": "source-aligned",
                     "owner": f"team-{d}",
                     "policies": [
-                        {"name": "quality-slo", "rule": "quality-slo", "params": {"min_checks": 3}},
+                        {
+                            "name": "domain-quality",
+                            "rule": "quality-slo",
+                            "params": {"min_checks": 3},
+                        },
                         {
                             "name": "consent",
                             "rego": "policies/consent.rego",
