@@ -561,3 +561,22 @@ def test_retention_apply_keeps_the_published_status(
         newest = ws.catalog.versions("sales.orders")[0]
         assert newest.delta_version == result.version
         assert newest.semver == "1.0.0"
+
+
+def test_a_staged_file_vanishing_before_commit_publishes_nothing(make_mesh: MakeMesh) -> None:
+    """Publish exactly what was audited: a subset (e.g. after a concurrent vacuum) never."""
+    from meshkit.errors import BuildError
+
+    root = two_products(make_mesh)
+    write_orders(root, 200_000)
+
+    def vacuum_strikes(pid: str, message: str) -> None:
+        if message == "publishing":
+            staged = sorted((root / "warehouse/sales/orders/data").glob("*/*.parquet"))
+            staged[0].unlink()
+
+    with Workspace(root) as ws:
+        (result,) = ws.build(["sales.orders"], progress=vacuum_strikes)
+        assert isinstance(result.error, BuildError)
+        assert "disappeared" in result.error.message
+        assert ws.snapshot("sales.orders") is None

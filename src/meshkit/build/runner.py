@@ -244,6 +244,7 @@ def build_product(
                 metadata=commit_meta,
                 name=product.id,
                 description=product.spec.description,
+                files=staged_files,  # exactly what the audit read
             )
             stage = None  # now owned by the table
         result.status = "published"

@@ -24,7 +24,7 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
-from meshkit.errors import ConflictError, NotFoundError
+from meshkit.errors import BuildError, ConflictError, NotFoundError
 
 STAGING_DIR = "data"
 
@@ -102,13 +102,17 @@ class DeltaTables:
         metadata: Mapping[str, str],
         name: str,
         description: str,
+        files: Sequence[str] | None = None,
     ) -> int:
         """Publish the staged files as the table's next version; returns that version.
+
+        `files` are the staged files the audit read: exactly those are published, and if one
+        has gone (a vacuum ran during a very long build) nothing is, rather than a subset.
 
         `read_version` is the version this build started from (None: the table did not exist).
         If anyone committed since, the commit fails with ConflictError and publishes nothing.
         """
-        actions = _add_actions(table, stage)
+        actions = _add_actions(table, stage, files)
         delta_schema = DeltaSchema.from_arrow(schema)
         props = CommitProperties(custom_metadata=dict(metadata))
         try:
@@ -192,13 +196,20 @@ def _remove_empty_dirs(folder: Path) -> None:
             child.rmdir()
 
 
-def _add_actions(table: Path, stage: Path) -> list[AddAction]:
+def _add_actions(table: Path, stage: Path, files: Sequence[str] | None = None) -> list[AddAction]:
+    staged = [Path(f) for f in files] if files is not None else sorted(stage.glob("*.parquet"))
+    missing = [f.name for f in staged if not f.is_file()]
+    if missing:
+        raise BuildError(
+            f"staged files disappeared before publishing ({', '.join(missing)}); nothing was published",
+            hint="a vacuum with a short retention ran during this build; rerun the build, and keep "
+            "settings.vacuum_retention longer than your longest build",
+        )
     actions = []
-    for file in sorted(stage.glob("*.parquet")):
+    for file in staged:
         meta = pq.read_metadata(file)
-        if meta.num_rows == 0 and len(list(stage.glob("*.parquet"))) > 1:
-            file.unlink()
-            continue
+        if meta.num_rows == 0 and len(staged) > 1:
+            continue  # an idle writer thread's empty file: published files all hold rows
         stat = file.stat()
         actions.append(
             AddAction(
