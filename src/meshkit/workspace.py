@@ -39,7 +39,8 @@ from meshkit.governance import lineage
 from meshkit.governance.findings import Finding, Violation
 from meshkit.spec import Mesh, Product, find_root, load_mesh
 from meshkit.spec.models import format_duration
-from meshkit.spec.validate import reads_beyond_tables
+from meshkit.spec.validate import duckdb_syntax_error, parse_error, reads_beyond_tables
+from meshkit.spec.yamlpos import did_you_mean
 from meshkit.tables.delta import DeltaTables, Snapshot, list_files
 
 HOST = socket.gethostname()
@@ -593,6 +594,14 @@ class Workspace:
         self, *, domain: str | None = None, search: str | None = None
     ) -> list[dict[str, Any]]:
         """Products from the specs, joined with what the catalog knows of their publication."""
+        if domain is not None and domain not in self.mesh.domains:
+            guess = did_you_mean(domain, sorted(self.mesh.domains))
+            raise NotFoundError(
+                f"unknown domain '{domain}'",
+                hint=f"did you mean '{guess}'?"
+                if guess
+                else f"domains: {', '.join(sorted(self.mesh.domains))}",
+            )
         needle = (search or "").lower()
         rows = []
         for pid, product in sorted(self.mesh.products.items()):
@@ -631,13 +640,24 @@ class Workspace:
 
     def query(self, sql: str, *, limit: int | None = None) -> pa.Table:
         """Run one read-only SELECT over published products, named `<domain>.<name>`."""
+        syntax = duckdb_syntax_error(sql)  # DuckDB's parser says what is wrong most plainly
+        if syntax is not None:
+            message, offset = syntax
+            where = ""
+            if offset is not None:
+                row = sql.count("\n", 0, offset) + 1
+                where = f" (line {row}, column {offset - (sql.rfind(chr(10), 0, offset) + 1) + 1})"
+            raise MeshkitError(
+                f"query does not parse: {message}{where}",
+                hint="write one DuckDB SELECT; products are tables named <domain>.<name>",
+            )
         try:
             statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
         except sqlglot.ParseError as err:
-            first = err.errors[0] if err.errors else {}
+            message, at_line, at_column = parse_error(err)
+            where = f" (line {at_line}, column {at_column})" if at_line is not None else ""
             raise MeshkitError(
-                f"query does not parse: {first.get('description', err)}"
-                + (f" (line {first.get('line')}, column {first.get('col')})" if first else ""),
+                f"query does not parse: {message}{where}",
                 hint="write one DuckDB SELECT; products are tables named <domain>.<name>",
             ) from err
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):

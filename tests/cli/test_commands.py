@@ -172,3 +172,14 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
     assert "pii-masking" in done.stdout
     assert "warning [one-owner-per-source, recommended]" in done.stderr
     assert (tmp_path / "demo" / "warehouse" / "sales" / "order_lines" / "_delta_log").is_dir()
+
+
+def test_query_and_products_explain_bad_input(
+    built_example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["query", "selec * from sales.orders", "--mesh", str(built_example)], capsys)
+    assert code == 1
+    assert 'syntax error at or near "selec" (line 1, column 1)' in err
+    code, _, err = run(["products", "--domain", "sale", "--mesh", str(built_example)], capsys)
+    assert code == 2
+    assert "did you mean 'sales'?" in err
