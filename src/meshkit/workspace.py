@@ -39,7 +39,12 @@ from meshkit.governance import lineage
 from meshkit.governance.findings import Finding, Violation
 from meshkit.spec import Mesh, Product, find_root, load_mesh
 from meshkit.spec.models import format_duration
-from meshkit.spec.validate import duckdb_syntax_error, parse_error, reads_beyond_tables
+from meshkit.spec.validate import (
+    duckdb_syntax_error,
+    line_column,
+    parse_error,
+    reads_beyond_tables,
+)
 from meshkit.spec.yamlpos import did_you_mean
 from meshkit.tables.delta import DeltaTables, Snapshot, list_files
 
@@ -214,8 +219,8 @@ class Workspace:
             findings = governance.evaluate(self.mesh, ids, now=self.now(), previous_status=previous)
         finally:
             lineage.save_store()
-        if record:
-            self._register_new(ids)
+        if record:  # the catalog lists every declared product, published or not
+            self._register_new(self.mesh.products, known=set(previous))
             for pid in ids:
                 product = self.mesh.products[pid]
                 self.catalog.record_policy_results(
@@ -400,7 +405,6 @@ class Workspace:
         order = self.plan(products, downstream=downstream, upstream=upstream)
         # before registering new products: lifecycle-transitions compares with the old status
         findings = self.last_findings = self.evaluate_policies(order)
-        self._register_new(self.mesh.products)  # the catalog lists every declared product
         blocked = {pid: [f for f in findings if f.product == pid and f.blocking] for pid in order}
         results: dict[str, BuildResult] = {}
         for pid in order:
@@ -424,10 +428,11 @@ class Workspace:
             results[pid] = self._build_one(product, progress)
         return [results[pid] for pid in order]
 
-    def _register_new(self, product_ids: Iterable[str]) -> None:
+    def _register_new(self, product_ids: Iterable[str], *, known: set[str] | None = None) -> None:
         """Add products the catalog does not know yet; a known product's row (its status above
         all, which lifecycle-transitions compares with) changes only when it publishes."""
-        known = {p.id for p in self.catalog.products()}
+        if known is None:
+            known = {p.id for p in self.catalog.products()}
         self._register_specs([pid for pid in product_ids if pid not in known])
 
     def _register_specs(self, product_ids: Iterable[str]) -> None:
@@ -645,8 +650,8 @@ class Workspace:
             message, offset = syntax
             where = ""
             if offset is not None:
-                row = sql.count("\n", 0, offset) + 1
-                where = f" (line {row}, column {offset - (sql.rfind(chr(10), 0, offset) + 1) + 1})"
+                row, col = line_column(sql, offset)
+                where = f" (line {row}, column {col})"
             raise MeshkitError(
                 f"query does not parse: {message}{where}",
                 hint="write one DuckDB SELECT; products are tables named <domain>.<name>",

@@ -282,7 +282,7 @@ def _plain_reads(parsed: dict[str, Any]) -> tuple[set[str], set[str]] | None:
     return tables, ctes
 
 
-def _line_column(text: str, offset: int) -> tuple[int, int]:
+def line_column(text: str, offset: int) -> tuple[int, int]:
     """1-based line and column of a 0-based character offset."""
     offset = min(offset, len(text))
     return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -300,7 +300,7 @@ def check_sql(product: Product) -> Iterator[Problem]:
     syntax = duckdb_syntax_error(sql, parsed)
     if syntax is not None:
         message, offset = syntax
-        line, column = _line_column(sql, offset) if offset is not None else (None, None)
+        line, column = line_column(sql, offset) if offset is not None else (None, None)
         yield _sql_problem(
             product,
             f"SQL does not parse: {message}",
@@ -417,7 +417,7 @@ def _node_position(sql: str, node: exp.Expression) -> tuple[int | None, int | No
     ]
     if not starts:
         return None, None
-    return _line_column(sql, min(starts))
+    return line_column(sql, min(starts))
 
 
 def _sql_problem(
