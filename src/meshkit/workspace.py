@@ -21,7 +21,7 @@ from sqlglot import exp
 from meshkit import governance
 from meshkit.build import contract, inputs, planner
 from meshkit.build.runner import BuildResult, Progress, build_product, transform_query
-from meshkit.catalog import Catalog, QualityRecord
+from meshkit.catalog import Catalog, PolicyEvaluation, ProductRow, QualityRecord
 from meshkit.engines.base import Source
 from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.engines.sql import DIALECT, create_view, table_function
@@ -221,15 +221,21 @@ class Workspace:
             lineage.save_store()
         if record:  # the catalog lists every declared product, published or not
             self._register_new(self.mesh.products, known=set(previous))
-            for pid in ids:
-                product = self.mesh.products[pid]
-                self.catalog.record_policy_results(
-                    product_id=pid,
-                    semver=product.spec.version,
-                    spec_hash=product.spec_hash,
-                    results=[f.to_dict() for f in findings if f.product == pid],
-                    evaluated_at=self.now(),
-                )
+            by_product: dict[str, list[dict[str, Any]]] = {pid: [] for pid in ids}
+            for f in findings:
+                by_product[f.product].append(f.to_dict())
+            self.catalog.record_policy_results(
+                [
+                    PolicyEvaluation(
+                        product_id=pid,
+                        semver=self.mesh.products[pid].spec.version,
+                        spec_hash=self.mesh.products[pid].spec_hash,
+                        results=results,
+                    )
+                    for pid, results in by_product.items()
+                ],
+                evaluated_at=self.now(),
+            )
         return findings
 
     def policy_report(self) -> dict[str, Any]:
@@ -444,20 +450,24 @@ class Workspace:
                 owner_team=domain.spec.owner,
                 spec=domain.spec.model_dump(mode="json", by_alias=True),
             )
+        rows = []
         for pid in product_ids:
             p = self.mesh.products[pid]
-            self.catalog.upsert_product(
-                id=pid,
-                domain=p.domain,
-                name=p.spec.name,
-                version=p.spec.version,
-                status=str(p.spec.status),
-                description=p.spec.description,
-                tags=list(p.spec.tags),
-                owners=p.spec.owner.model_dump(mode="json", exclude_none=True),
-                spec=p.spec_dict(),
-                spec_hash=p.spec_hash,
+            rows.append(
+                ProductRow(
+                    id=pid,
+                    domain=p.domain,
+                    name=p.spec.name,
+                    version=p.spec.version,
+                    status=str(p.spec.status),
+                    description=p.spec.description,
+                    tags=list(p.spec.tags),
+                    owners=p.spec.owner.model_dump(mode="json", exclude_none=True),
+                    spec=p.spec_dict(),
+                    spec_hash=p.spec_hash,
+                )
             )
+        self.catalog.upsert_products(rows)
 
     def _build_one(self, product: Product, progress: Progress) -> BuildResult:
         self.reconcile(product.id)

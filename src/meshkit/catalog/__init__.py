@@ -14,6 +14,7 @@ from meshkit.catalog.records import (
     RunRecord,
     VersionRecord,
 )
+from meshkit.catalog.rows import PolicyEvaluation, ProductRow
 from meshkit.catalog.store import Catalog
 
 __all__ = [
@@ -21,8 +22,10 @@ __all__ = [
     "ColumnLineageRecord",
     "DomainRecord",
     "LineageRecord",
+    "PolicyEvaluation",
     "PolicyRecord",
     "ProductRecord",
+    "ProductRow",
     "QualityRecord",
     "RunRecord",
     "VersionRecord",

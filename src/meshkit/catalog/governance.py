@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from meshkit.catalog.models import ColumnLineage, PolicyResult, utcnow
 from meshkit.catalog.records import ColumnLineageRecord, PolicyRecord, jsonable
+from meshkit.catalog.rows import PolicyEvaluation
 
 
 class GovernanceRecords:
@@ -22,36 +22,37 @@ class GovernanceRecords:
 
     def record_policy_results(
         self,
+        evaluations: Sequence[PolicyEvaluation],
         *,
-        product_id: str,
-        semver: str,
-        spec_hash: str,
-        results: Sequence[Mapping[str, Any]],
         run_id: str | None = None,
         evaluated_at: datetime | None = None,
     ) -> None:
-        """Store one evaluation of a product's policies (`Finding.to_dict()` shapes)."""
+        """Store evaluations of products' policies (`Finding.to_dict()` shapes), in one
+        transaction: a thousand products' results cost one commit, not a thousand."""
         when = evaluated_at or utcnow()
-        with self._session(write=True) as s:
-            for result in results:
-                s.add(
-                    PolicyResult(
-                        product_id=product_id,
-                        semver=semver,
-                        spec_hash=spec_hash,
-                        run_id=run_id,
-                        policy=str(result["policy"]),
-                        rule=str(result["rule"]),
-                        enforcement=str(result["enforcement"]),
-                        origin=str(result["origin"]),
-                        outcome=str(result["outcome"]),
-                        message=str(result["message"]),
-                        hint=result.get("hint"),
-                        violations=jsonable(result.get("violations", [])),
-                        waiver=jsonable(result.get("waiver")),
-                        evaluated_at=when,
-                    )
-                )
+        rows = [
+            {
+                "product_id": evaluation.product_id,
+                "semver": evaluation.semver,
+                "spec_hash": evaluation.spec_hash,
+                "run_id": run_id,
+                "policy": str(result["policy"]),
+                "rule": str(result["rule"]),
+                "enforcement": str(result["enforcement"]),
+                "origin": str(result["origin"]),
+                "outcome": str(result["outcome"]),
+                "message": str(result["message"]),
+                "hint": result.get("hint"),
+                "violations": jsonable(result.get("violations", [])),
+                "waiver": jsonable(result.get("waiver")),
+                "evaluated_at": when,
+            }
+            for evaluation in evaluations
+            for result in evaluation.results
+        ]
+        if rows:
+            with self._session(write=True) as s:
+                s.execute(insert(PolicyResult), rows)  # one executemany, not 10,000 ORM objects
 
     def policy_results(self, product_id: str | None = None) -> list[PolicyRecord]:
         """The latest evaluation of each product (or of one), policy by policy."""

@@ -7,6 +7,7 @@ frozen records from ``records.py``; ORM objects never leave this module.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,7 @@ from meshkit.catalog.records import (
     VersionRecord,
     jsonable,
 )
+from meshkit.catalog.rows import ProductRow
 from meshkit.catalog.urls import mask_password
 from meshkit.errors import CatalogError, NotFoundError
 
@@ -149,26 +151,46 @@ class Catalog(GovernanceRecords):
         spec: dict[str, Any],
         spec_hash: str,
     ) -> None:
-        values = {
-            "id": id,
-            "domain": domain,
-            "name": name,
-            "version": version,
-            "status": status,
-            "description": description,
-            "tags": [str(tag) for tag in tags],
-            "owners": jsonable(owners),
-            "spec": jsonable(spec),
-            "spec_hash": spec_hash,
-            "updated_at": utcnow(),
-        }
-        with self._session(write=True) as s:
-            if s.get(Domain, domain) is None:
-                raise NotFoundError(
-                    f"cannot register product {id!r}: domain {domain!r} is not in the catalog",
-                    hint="register the domain before its products",
+        self.upsert_products(
+            [
+                ProductRow(
+                    id=id,
+                    domain=domain,
+                    name=name,
+                    version=version,
+                    status=status,
+                    description=description,
+                    tags=tags,
+                    owners=owners,
+                    spec=spec,
+                    spec_hash=spec_hash,
                 )
-            _upsert(s, Product, values, keys=("id",))
+            ]
+        )
+
+    def upsert_products(self, rows: Sequence[ProductRow]) -> None:
+        """Register or update products, all in one transaction."""
+        now = utcnow()
+        with self._session(write=True) as s:
+            for domain in sorted({row.domain for row in rows}):
+                if s.get(Domain, domain) is None:
+                    first = next(row.id for row in rows if row.domain == domain)
+                    raise NotFoundError(
+                        f"cannot register product {first!r}: domain {domain!r} is not in the catalog",
+                        hint="register the domain before its products",
+                    )
+            values = [
+                {
+                    **{f.name: getattr(row, f.name) for f in dataclasses.fields(row)},
+                    "tags": [str(tag) for tag in row.tags],
+                    "owners": jsonable(row.owners),
+                    "spec": jsonable(row.spec),
+                    "updated_at": now,
+                }
+                for row in rows
+            ]
+            if values:
+                _upsert_many(s, Product, values, keys=("id",))
 
     def start_run(
         self, *, product_id: str, spec_hash: str, host: str | None = None, pid: int | None = None
@@ -556,9 +578,16 @@ def _insert(s: Session, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
 def _upsert(s: Session, model: type[Base], values: dict[str, Any], *, keys: Sequence[str]) -> None:
     """INSERT .. ON CONFLICT DO UPDATE: atomic, so concurrent builds registering the same
     domain cannot both see it missing and then collide on the primary key."""
-    stmt = _insert(s, model).values(**values)
-    updates = {name: stmt.excluded[name] for name in values if name not in keys}
-    s.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates))
+    _upsert_many(s, model, [values], keys=keys)
+
+
+def _upsert_many(
+    s: Session, model: type[Base], rows: Sequence[dict[str, Any]], *, keys: Sequence[str]
+) -> None:
+    """`_upsert` of many rows (all with the same columns) in one executemany."""
+    stmt = _insert(s, model)
+    updates = {name: stmt.excluded[name] for name in rows[0] if name not in keys}
+    s.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates), list(rows))
 
 
 def _check_choice(what: str, value: str, allowed: frozenset[str]) -> None:

@@ -64,6 +64,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
+from sqlglot.schema import MappingSchema
 
 from meshkit.errors import MeshkitError
 from meshkit.spec.mesh import Product
@@ -119,30 +120,33 @@ def column_lineage(
     Raises MeshkitError when the SQL does not parse, is not one query, or references a column or
     table the inputs do not have.
     """
-    key = (
-        sql,
-        tuple((port, tuple(columns)) for port, columns in inputs.items()),
-        tuple(opaque),
-        tuple(expected),
-    )
-    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
-    if digest in _PRECOMPUTED:
-        result = dict(_PRECOMPUTED[digest])
-        if _STORE is not None:
-            _STORE[digest] = [
-                [n, sorted([s.port, s.column] for s in src)] for n, src in result.items()
-            ]
-        return result
+    key = _key(sql, inputs, opaque, expected)
+    digest = _digest(key)
+    if _STORE is not None and digest in _STORE:
+        return {
+            name: frozenset(ColumnSource(p, c) for p, c in pairs) for name, pairs in _STORE[digest]
+        }
+    found = _PRECOMPUTED.get(digest)
+    result = dict(found) if found is not None else dict(_cached_lineage(*key))
     if _STORE is not None:
-        stored = _STORE.get(digest)
-        if stored is not None:
-            return {name: frozenset(ColumnSource(p, c) for p, c in pairs) for name, pairs in stored}
-        result = dict(_cached_lineage(*key))
         _STORE[digest] = [
             [name, sorted([s.port, s.column] for s in sources)] for name, sources in result.items()
         ]
-        return result
-    return dict(_cached_lineage(*key))
+    return result
+
+
+_Key = tuple[str, tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...], tuple[str, ...]]
+
+
+def _key(
+    sql: str, inputs: Mapping[str, Sequence[str]], opaque: Collection[str], expected: Sequence[str]
+) -> _Key:
+    ports = tuple((port, tuple(columns)) for port, columns in inputs.items())
+    return sql, ports, tuple(opaque), tuple(expected)
+
+
+def _digest(key: _Key) -> str:
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
 
 # A memo of derived lineage kept on disk between runs, keyed by the SQL and its inputs' columns:
@@ -247,17 +251,30 @@ def lineage_job(product: Product, upstream: Mapping[str, Product]) -> Job:
 def derive_many(jobs: Sequence[Job], *, workers: int) -> None:
     """Derive many transforms' lineage in parallel processes ahead of use (it is pure and CPU
     bound: sqlglot's qualify), filling the memo that `column_lineage` reads first."""
-    todo = [job for job in jobs if _key_digest(job) not in _PRECOMPUTED]
+    digests = {_digest(_key(*job)): job for job in jobs}
+    todo = [
+        (digest, job)
+        for digest, job in digests.items()
+        if digest not in _PRECOMPUTED and (_STORE is None or digest not in _STORE)
+    ]
     if len(todo) < PARALLEL_FROM or workers < 2:
         return
+    import gc
     import multiprocessing
 
     context = multiprocessing.get_context("fork")  # workers inherit the imported modules
     chunk = max(1, len(todo) // (workers * 4))
-    with context.Pool(workers) as pool:
-        for job, result in zip(todo, pool.imap(_derive, todo, chunksize=chunk), strict=True):
-            if result is not None:
-                _PRECOMPUTED[_key_digest(job)] = result
+    # Frozen objects are left alone by the children's garbage collector, which would otherwise
+    # write to (and so copy) every page of the parent's heap: 2-3x the cost of the work itself.
+    gc.freeze()
+    try:
+        with context.Pool(workers) as pool:
+            results = pool.imap(_derive, [job for _, job in todo], chunksize=chunk)
+            for (digest, _), result in zip(todo, results, strict=True):
+                if result is not None:
+                    _PRECOMPUTED[digest] = result
+    finally:
+        gc.unfreeze()
 
 
 PARALLEL_FROM = 64  # below this, process start-up costs more than it saves
@@ -270,12 +287,6 @@ def _derive(job: Job) -> Lineage | None:
         return column_lineage(sql, known, opaque=opaque, expected=expected)
     except MeshkitError:
         return None  # the caller derives it again and reports the error in context
-
-
-def _key_digest(job: Job) -> str:
-    sql, known, opaque, expected = job
-    key = (sql, tuple((p, tuple(c)) for p, c in known.items()), tuple(opaque), tuple(expected))
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
 
 def _lineage_by_name(product: Product, upstream: Mapping[str, Product]) -> Lineage:
@@ -422,9 +433,13 @@ class _Lineage:
             )
         tree = statements[0]
         self._remember_spellings(tree)
-        schema: dict[str, object] = {
-            port: dict.fromkeys(columns, "VARCHAR") for port, columns in self.columns.items()
-        }
+        # names are lower-cased already (as qualify's normalize_identifiers does for DuckDB), so
+        # the schema skips sqlglot's per-name normalisation; the types play no part in lineage
+        schema = MappingSchema(
+            {port: dict.fromkeys(columns, "VARCHAR") for port, columns in self.columns.items()},
+            dialect=DIALECT,
+            normalize=False,
+        )
         try:
             qualified = qualify(
                 tree,
