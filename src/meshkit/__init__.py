@@ -4,7 +4,10 @@ Data products are declared as code, built behind their contracts (write-audit-pu
 published as versioned Delta tables, with a catalog of owners, versions, quality and lineage.
 """
 
+from meshkit.client import Client, connect
 from meshkit.errors import (
+    AccessDenied,
+    AuthError,
     BuildError,
     CatalogError,
     ConflictError,
@@ -21,8 +24,11 @@ from meshkit.workspace import Workspace
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDenied",
+    "AuthError",
     "BuildError",
     "CatalogError",
+    "Client",
     "ConflictError",
     "ContractError",
     "InputError",
@@ -33,4 +39,5 @@ __all__ = [
     "SpecError",
     "Workspace",
     "__version__",
+    "connect",
 ]

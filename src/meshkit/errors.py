@@ -209,3 +209,17 @@ class NotFoundError(MeshkitError):
     """An unknown product, domain or version was asked for."""
 
     exit_code = 2
+
+
+class AuthError(MeshkitError):
+    """No token, or one that is unknown, expired or revoked (HTTP 401)."""
+
+    exit_code = 8
+
+
+class AccessDenied(MeshkitError):
+    """The caller is known but may not do this, or the query was refused (HTTP 403).
+
+    Messages never say whether a product the caller cannot see exists."""
+
+    exit_code = 9

@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import sqlglot
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlglot import exp
 
 from meshkit import governance
+from meshkit.access.audit import AuditLog, Verification, load_or_create_key
+from meshkit.access.control import AccessControl
+from meshkit.access.identity import LOCAL
 from meshkit.build import contract, inputs, planner
 from meshkit.build.runner import BuildResult, Progress, build_product, transform_query
 from meshkit.catalog import Catalog, PolicyEvaluation, ProductRow, QualityRecord
 from meshkit.engines.base import Source
 from meshkit.engines.duckdb import DuckDBEngine
-from meshkit.engines.sql import DIALECT, create_view, table_function
 from meshkit.errors import (
     BuildError,
     ConflictError,
@@ -39,16 +39,11 @@ from meshkit.governance import lineage
 from meshkit.governance.findings import Finding, Violation
 from meshkit.spec import Mesh, Product, find_root, load_mesh
 from meshkit.spec.models import format_duration
-from meshkit.spec.validate import (
-    duckdb_syntax_error,
-    line_column,
-    parse_error,
-    reads_beyond_tables,
-)
 from meshkit.spec.yamlpos import did_you_mean
-from meshkit.tables.delta import DeltaTables, Snapshot, list_files
+from meshkit.tables.delta import DeltaTables, Snapshot
 
 HOST = socket.gethostname()
+ACTOR = f"local:{os.environ.get('USER') or os.environ.get('USERNAME') or 'operator'}"
 MIN_VACUUM_RETENTION = timedelta(hours=1)
 ENV_CATALOG = "MESHKIT_CATALOG_URL"
 ENV_WAREHOUSE = "MESHKIT_WAREHOUSE"
@@ -512,6 +507,15 @@ class Workspace:
             )
             self._register_specs([product.id])  # the catalog's status is the published one
         status = "success" if result.ok else _run_status(result.error)
+        self.record(
+            ACTOR,
+            "build",
+            product.id,
+            run=run_id,
+            status=status,
+            version=result.delta_version,
+            waived=[f.policy for f in self.last_findings if f.product == product.id and f.waiver],
+        )
         self.catalog.finish_run(
             run_id,
             status=status,
@@ -654,76 +658,43 @@ class Workspace:
     # --------------------------------------------------------------- query
 
     def query(self, sql: str, *, limit: int | None = None) -> pa.Table:
-        """Run one read-only SELECT over published products, named `<domain>.<name>`."""
-        syntax = duckdb_syntax_error(sql)  # DuckDB's parser says what is wrong most plainly
-        if syntax is not None:
-            message, offset = syntax
-            where = ""
-            if offset is not None:
-                row, col = line_column(sql, offset)
-                where = f" (line {row}, column {col})"
-            raise MeshkitError(
-                f"query does not parse: {message}{where}",
-                hint="write one DuckDB SELECT; products are tables named <domain>.<name>",
-            )
-        try:
-            statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
-        except sqlglot.ParseError as err:
-            message, at_line, at_column = parse_error(err)
-            where = f" (line {at_line}, column {at_column})" if at_line is not None else ""
-            raise MeshkitError(
-                f"query does not parse: {message}{where}",
-                hint="write one DuckDB SELECT; products are tables named <domain>.<name>",
-            ) from err
-        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-            raise MeshkitError(
-                "only a single SELECT can be run",
-                hint="products are read-only here; change them through their specs and `meshkit build`",
-            )
-        query = statements[0]
-        outside = reads_beyond_tables(query)
-        if outside is not None:
-            raise MeshkitError(
-                f"'{outside.sql(dialect=DIALECT)}' is not a data product: queries read published "
-                "products only",
-                hint="name products as <domain>.<name>; `meshkit products` lists them",
-            )
-        ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
-        session = self.engine.session()
-        try:
-            for table in query.find_all(exp.Table):
-                if not table.name or isinstance(table.this, exp.Func) or table.name.lower() in ctes:
-                    continue
-                pid = f"{table.db}.{table.name}" if table.db else table.name
-                if pid not in self.mesh.products:
-                    planner.require(self.mesh, pid)
-                snap = self.snapshot(pid)
-                if snap is None:
-                    raise NotFoundError(
-                        f"{pid} has not been published yet", hint=f"run `meshkit build {pid}`"
-                    )
-                schema = exp.Create(
-                    this=exp.to_identifier(table.db, quoted=True), kind="SCHEMA", exists=True
-                )
-                session.execute(schema.sql(dialect=DIALECT))
-                view = create_view(
-                    table.name,
-                    exp.select(exp.Star()).from_(
-                        table_function("read_parquet", list_files(snap.files), {})
-                    ),
-                    schema=table.db,
-                )
-                session.execute(view.sql(dialect=DIALECT))
-            if limit is not None:
-                query = exp.select(exp.Star()).from_(exp.paren(query).as_("_q")).limit(limit)
-            try:
-                return session.fetch(query)
-            except BuildError as err:
-                raise MeshkitError(
-                    err.message, hint="check column names with `meshkit show PRODUCT`"
-                ) from err
-        finally:
-            session.close()
+        """Run one read-only SELECT over published products, named `<domain>.<name>`, as the
+        local operator (no masks: it can read the files anyway), through the same checked,
+        locked-down engine the API uses."""
+        return self.access.query(LOCAL, sql, max_rows=limit).table
+
+    # --------------------------------------------------------------- access
+
+    @cached_property
+    def access(self) -> AccessControl:
+        """Tokens, access requests and grants, and masked queries (see meshkit.access)."""
+        settings = self.mesh.spec.settings
+        return AccessControl(
+            mesh=self.mesh,
+            catalog=self.catalog,
+            snapshot=self.snapshot,
+            history=lambda pid: self.tables.history(self.table_of(pid)),
+            now=self.now,
+            record=self.record,
+            threads=settings.staging_threads,
+            memory_limit=settings.memory_limit,
+        )
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The tamper-evident audit log, signed with the platform's Ed25519 key."""
+        settings = self.mesh.spec.settings.audit
+        key = load_or_create_key(self.mesh.resolve_path(settings.key_file))
+        return AuditLog(self.catalog, key, checkpoint_every=settings.checkpoint_every)
+
+    def verify_audit(self) -> Verification:
+        """Check the audit log's hash chain and signatures (against the key file's public key)."""
+        return self.audit.verify()
+
+    def record(self, actor: str, action: str, subject: str = "", **detail: Any) -> None:
+        """Append to the audit log (when `settings.audit.enabled`)."""
+        if self.mesh.spec.settings.audit.enabled:
+            self.audit.record(actor, action, subject, **detail)
 
 
 def policy_error(findings: Sequence[Finding]) -> PolicyError:

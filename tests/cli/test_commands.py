@@ -117,7 +117,7 @@ def test_errors_are_messages_with_exit_codes(
     assert code == 2
     assert "did you mean 'sales.orders'?" in err
     code, _, err = run(["query", "delete from sales.orders", "--mesh", str(built_example)], capsys)
-    assert code == 1
+    assert code == 9  # refused
     assert "only a single SELECT" in err
     code, _, err = run(
         ["query", "select nope from sales.orders", "--mesh", str(built_example)], capsys

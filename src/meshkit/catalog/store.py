@@ -25,6 +25,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from meshkit.catalog.access import AccessRecords
+from meshkit.catalog.audit import AuditRecords
 from meshkit.catalog.governance import GovernanceRecords
 from meshkit.catalog.migrate import upgrade_to_head
 from meshkit.catalog.models import (
@@ -65,7 +67,7 @@ _URL_EXAMPLES: Final = "sqlite:///path/to/catalog.db or postgresql+psycopg://use
 _READ_ONLY: Final = "meshkit_read_only"
 
 
-class Catalog(GovernanceRecords):
+class Catalog(GovernanceRecords, AccessRecords, AuditRecords):
     """The catalog database: domains, products, versions, runs, quality results and lineage.
 
     Opening a catalog creates it if needed and migrates it to the current schema.

@@ -3,7 +3,8 @@
 Exit codes (also in docs/cli.md):
   0 success · 1 error · 2 invalid specs or usage · 3 input/build error · 4 contract or quality
   gate failed (nothing published) · 5 conflict with a concurrent build · 6 catalog unavailable ·
-  7 a required policy fails · 70 internal error (a bug: please report it) · 130 interrupted
+  7 a required policy fails · 8 not authenticated · 9 access denied or query refused ·
+  70 internal error (a bug: please report it) · 130 interrupted
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from meshkit import __version__
 from meshkit.build.runner import BuildResult
-from meshkit.cli import render
+from meshkit.cli import access_cmds, render
 from meshkit.errors import MeshkitError, PolicyError, SpecError
 from meshkit.spec.models import parse_duration
 from meshkit.workspace import Workspace
@@ -274,12 +275,31 @@ def query(
     ],
     limit: Annotated[int | None, typer.Option(min=1, help="Return at most this many rows.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MESHKIT_URL", help="Query a meshkit server instead of the local mesh."
+        ),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="MESHKIT_TOKEN", help="API token for --server.")
+    ] = None,
     mesh: MeshOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Query published data products with SQL (read-only)."""
-    with _workspace(mesh) as ws:
-        table = ws.query(sql, limit=limit)
+    """Query published data products with SQL (read-only), locally or on a server."""
+    if server is not None:
+        from meshkit.client import connect
+
+        if not token:
+            raise typer.BadParameter(
+                "--server needs a token (or MESHKIT_TOKEN)", param_hint="--token"
+            )
+        with connect(server, token) as client:
+            table = client.query(sql, max_rows=limit).table
+    else:
+        with _workspace(mesh) as ws:
+            table = ws.query(sql, limit=limit)
     if as_json:
         render.print_json(table.to_pylist())
     elif as_csv:
@@ -394,6 +414,10 @@ def demo(
         raise typer.Exit(max(e.exit_code for e in failures))
 
 
+app.command()(access_cmds.serve)
+app.add_typer(access_cmds.token_app, name="token")
+app.add_typer(access_cmds.access_app, name="access")
+app.add_typer(access_cmds.audit_app, name="audit")
 policy_app = typer.Typer(help="Evaluate and report governance policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 retention_app = typer.Typer(help="Apply retention periods to published data.", no_args_is_help=True)

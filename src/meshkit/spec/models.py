@@ -221,6 +221,15 @@ class StorageSettings(Spec):
 
 class AuditSettings(Spec):
     enabled: bool = Field(True, description="Record builds, grants and queries in the audit trail.")
+    key_file: str = Field(
+        ".meshkit/audit-ed25519.pem",
+        description="The platform's Ed25519 private key signing audit checkpoints (relative to "
+        "the mesh root; created with mode 0600 when missing). Keep a copy of its public key "
+        "elsewhere to verify the log independently.",
+    )
+    checkpoint_every: int = Field(
+        100, ge=1, description="Sign a checkpoint of the hash chain every this many entries."
+    )
 
 
 class MeshSettings(Spec):
@@ -249,6 +258,60 @@ class MeshSettings(Spec):
     audit: AuditSettings = Field(default_factory=AuditSettings)
 
 
+class Principal(Spec):
+    name: str = Field(min_length=1, description="A user's email or a service account's name.")
+    kind: Literal["user", "service"] = "user"
+    clearance: Classification = Field(
+        Classification.INTERNAL,
+        description="Columns classified above this are masked for this principal "
+        "(unless it is a member of the owning domain).",
+    )
+    attributes: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="What row filters may compare with, as caller.<name> (e.g. region: EUROPE).",
+    )
+
+
+AccessEvent = Literal["requested", "approved", "denied", "revoked"]
+ACCESS_EVENTS: tuple[AccessEvent, ...] = ("requested", "approved", "denied", "revoked")
+
+
+class Webhook(Spec):
+    url: str = Field(pattern=r"^https?://", description="Where access events are POSTed.")
+    secret_env: str = Field(
+        description="Environment variable holding the HMAC-SHA256 signing secret."
+    )
+    events: list[AccessEvent] = Field(
+        default_factory=lambda: list(ACCESS_EVENTS),
+        description="Which access-request state changes to send (default: all).",
+    )
+
+
+class AccessSettings(Spec):
+    admins: list[str] = Field(
+        default_factory=list,
+        description="Mesh admins: create and revoke tokens over the API, read the audit log.",
+    )
+    principals: list[Principal] = Field(
+        default_factory=list,
+        description="Consumers' clearance and attributes. Domain members, admins and the "
+        "governance group are principals too (clearance internal unless listed here).",
+    )
+    webhooks: list[Webhook] = Field(default_factory=list)
+    query_timeout: Duration = Field(
+        timedelta(seconds=30),
+        json_schema_extra={"default": "30s"},
+        description="A query running longer is cancelled.",
+    )
+    max_rows: int = Field(100_000, ge=1, description="Rows a query may return at most.")
+
+    @field_validator("principals")
+    @classmethod
+    def _unique_principals(cls, principals: list[Principal]) -> list[Principal]:
+        _no_duplicates([p.name for p in principals], "principal")
+        return principals
+
+
 class MeshSpec(Spec):
     api_version: Literal["meshkit/v1"] = Field(alias="apiVersion")
     kind: Literal["Mesh"]
@@ -256,6 +319,7 @@ class MeshSpec(Spec):
     description: str = ""
     settings: MeshSettings = MeshSettings()
     governance: Governance = Field(default_factory=Governance)
+    access: AccessSettings = Field(default_factory=AccessSettings)
 
 
 # ------------------------------------------------------------------------------------- domain
@@ -558,6 +622,28 @@ class Output(Spec):
     )
 
 
+class AutoApprove(Spec):
+    domains: list[str] = Field(
+        default_factory=list,
+        description="Members of these domains are granted at once ('own' means the owning one).",
+    )
+    max_classification: Classification = Field(
+        Classification.INTERNAL,
+        description="Only when every requested column is classified at most this.",
+    )
+
+
+class ProductAccess(Spec):
+    auto_approve: AutoApprove | None = Field(
+        None, description="Grant some requests without waiting for an owner."
+    )
+    row_filter: str | None = Field(
+        None,
+        description="A SQL predicate over the product's columns and caller.<attribute>, e.g. "
+        "region = caller.region; consumers outside the owning domain see only matching rows.",
+    )
+
+
 class Waiver(Spec):
     policy: str = Field(description="The name of the policy waived.")
     reason: str = Field(min_length=10)
@@ -588,6 +674,9 @@ class DataProductSpec(Spec):
     schedule: Schedule | None = None
     waivers: list[Waiver] = Field(
         default_factory=list, description="Time-limited exceptions to named policies."
+    )
+    access: ProductAccess = Field(
+        default_factory=ProductAccess, description="Who gets access how, and which rows."
     )
 
     @field_validator("inputs")

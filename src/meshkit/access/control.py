@@ -1,0 +1,415 @@
+"""Access control over one workspace: tokens, the access-request workflow, and queries.
+
+`Workspace.access` is the one object the CLI and the API call for all of it. Every state
+change and every query (allowed or refused) is recorded in the audit log through `record`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlglot import exp
+
+from meshkit.access import guard, masking, tokens, webhooks
+from meshkit.access.identity import PRODUCT_PREFIX, Caller, level, resolve
+from meshkit.access.query import Source, run
+from meshkit.catalog import Catalog
+from meshkit.catalog.access import RequestRecord, TokenRecord
+from meshkit.errors import AccessDenied, MeshkitError, NotFoundError
+from meshkit.governance.engine import column_classes
+from meshkit.spec.mesh import Mesh, Product
+from meshkit.spec.models import Classification
+from meshkit.tables.delta import Snapshot
+
+DIALECT = "duckdb"
+OPEN = ("pending",)
+ACTIVE = ("approved",)
+
+
+class Recorder(Protocol):
+    def __call__(self, actor: str, action: str, subject: str, **detail: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    table: Any  # pyarrow.Table
+    truncated: bool
+    products: tuple[str, ...]
+    masked: dict[str, list[str]]  # product -> columns the caller saw masked
+
+
+class AccessControl:
+    def __init__(
+        self,
+        *,
+        mesh: Mesh,
+        catalog: Catalog,
+        snapshot: Callable[[str, int | None], Snapshot | None],
+        history: Callable[[str], list[Any]],
+        now: Callable[[], datetime],
+        record: Recorder,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+    ) -> None:
+        self.mesh = mesh
+        self.catalog = catalog
+        self._snapshot = snapshot
+        self._history = history
+        self.now = now
+        self.record = record
+        self.threads = threads
+        self.memory_limit = memory_limit
+
+    # -- identities and tokens -------------------------------------------------------------
+
+    def caller(self, name: str) -> Caller:
+        return resolve(self.mesh, name)
+
+    def authenticate(self, token: str | None) -> Caller:
+        return tokens.authenticate(self.catalog, self.mesh, token, self.now())
+
+    def create_token(
+        self, principal: str, *, ttl: timedelta, description: str = "", by: Caller
+    ) -> tuple[TokenRecord, str]:
+        if not (by.trusted or by.admin):
+            raise AccessDenied("only mesh admins create tokens for others")
+        record, token = tokens.create(
+            self.catalog,
+            self.mesh,
+            principal,
+            ttl=ttl,
+            description=description,
+            created_by=by.name,
+            now=self.now(),
+        )
+        self.record(
+            by.name,
+            "token.create",
+            record.id,
+            principal=principal,
+            expires_at=record.expires_at.isoformat(),
+        )
+        return record, token
+
+    def list_tokens(self, by: Caller) -> list[TokenRecord]:
+        if by.trusted or by.admin:
+            return self.catalog.tokens()
+        return self.catalog.tokens(principal=by.name)
+
+    def revoke_token(self, token_id: str, *, by: Caller) -> TokenRecord:
+        existing = self.catalog.token(token_id)
+        if existing is None or not (by.trusted or by.admin or existing.principal == by.name):
+            raise NotFoundError(
+                f"no token {token_id!r}", hint="`meshkit token list` shows the tokens"
+            )
+        record = self.catalog.revoke_token(token_id, self.now())
+        self.record(by.name, "token.revoke", token_id, principal=record.principal)
+        return record
+
+    # -- what a caller may see -------------------------------------------------------------
+
+    def visible(self, caller: Caller, product: Product) -> bool:
+        """Restricted products are listed only to their domain, admins and grantees."""
+        if caller.trusted or caller.admin or product.domain in caller.domains:
+            return True
+        if product.spec.classification != Classification.RESTRICTED:
+            return True
+        return bool(self._active_grants(caller.name, product.id))
+
+    def product(self, caller: Caller, product_id: str) -> Product:
+        """The product if the caller may see it; one message whether hidden or missing."""
+        product = self.mesh.products.get(product_id)
+        if product is None or not self.visible(caller, product):
+            raise AccessDenied(
+                f"no access to {product_id!r}, or no such product",
+                hint="GET /products lists the products you can see",
+            )
+        return product
+
+    def visible_products(self, caller: Caller) -> list[Product]:
+        return [p for _, p in sorted(self.mesh.products.items()) if self.visible(caller, p)]
+
+    # -- the request workflow --------------------------------------------------------------
+
+    def request(
+        self,
+        caller: Caller,
+        product_id: str,
+        *,
+        purpose: str,
+        until: datetime,
+        columns: Sequence[str] | None = None,
+        consumer: str | None = None,
+    ) -> RequestRecord:
+        product = self.product(caller, product_id)
+        now = self.now()
+        consumer = consumer or caller.name
+        if consumer != caller.name:
+            target = resolve(self.mesh, consumer)
+            if (
+                not (target.kind == "product" and target.domains & caller.domains)
+                and not caller.trusted
+            ):
+                raise AccessDenied(
+                    f"you cannot request access on behalf of {consumer!r}",
+                    hint="request for yourself, or for a product of a domain you are a member of",
+                )
+        if len(purpose.strip()) < 10:
+            raise MeshkitError("say what the data is for: purpose needs 10 characters or more")
+        if until <= now:
+            raise MeshkitError(
+                f"the end date {until.date()} is in the past", hint="pick a future date"
+            )
+        known = [c.name for c in product.spec.schema_.columns]
+        if columns is not None:
+            unknown = [c for c in columns if c not in known]
+            if unknown or not columns:
+                raise MeshkitError(
+                    f"{product_id} has no column {', '.join(map(repr, unknown))}"
+                    if unknown
+                    else "name at least one column, or none for all",
+                    hint=f"its columns are: {', '.join(known)}",
+                )
+        record = RequestRecord(
+            id=secrets.token_hex(6),
+            product_id=product_id,
+            consumer=consumer,
+            requested_by=caller.name,
+            purpose=purpose.strip(),
+            columns=list(columns) if columns is not None else None,
+            ends_at=until,
+            status="pending",
+            auto=False,
+            decided_by=None,
+            decided_at=None,
+            reason=None,
+            created_at=now,
+        )
+        self.catalog.add_request(record)
+        self._changed(caller.name, "requested", record)
+        if self._auto_approves(product, resolve(self.mesh, consumer), columns):
+            record = self.catalog.decide_request(
+                record.id,
+                status="approved",
+                by="auto-approve",
+                at=now,
+                reason="auto_approve rule of the product",
+                expected=OPEN,
+            )
+            self._changed("auto-approve", "approved", record)
+        return record
+
+    def _auto_approves(
+        self, product: Product, consumer: Caller, columns: Sequence[str] | None
+    ) -> bool:
+        rule = product.spec.access.auto_approve
+        if rule is None:
+            return False
+        domains = {product.domain if d == "own" else d for d in rule.domains}
+        if not (domains & consumer.domains):
+            return False
+        classes = column_classes(self.mesh, product)
+        wanted = columns if columns is not None else list(classes)
+        return all(
+            c in classes
+            and level(masking.column_level(classes[c])) <= level(rule.max_classification)
+            for c in wanted
+        )
+
+    def pending(self, caller: Caller) -> list[RequestRecord]:
+        """Requests the caller may decide (its domains' products), and its own."""
+        owned = {p.id for p in self.mesh.products.values() if self._decides(caller, p)}
+        mine = self.catalog.access_requests(consumer=caller.name, statuses=OPEN)
+        theirs = self.catalog.access_requests(products=owned, statuses=OPEN) if owned else []
+        seen = {r.id: r for r in [*theirs, *mine]}
+        return sorted(seen.values(), key=lambda r: (r.created_at, r.id))
+
+    def approve(self, caller: Caller, request_id: str, reason: str | None = None) -> RequestRecord:
+        return self._decide(caller, request_id, "approved", OPEN, reason)
+
+    def deny(self, caller: Caller, request_id: str, reason: str | None = None) -> RequestRecord:
+        return self._decide(caller, request_id, "denied", OPEN, reason)
+
+    def revoke(self, caller: Caller, request_id: str, reason: str | None = None) -> RequestRecord:
+        return self._decide(caller, request_id, "revoked", ("approved",), reason)
+
+    def grants(self, caller: Caller) -> list[RequestRecord]:
+        """The caller's grants in force."""
+        now = self.now()
+        return [
+            r
+            for r in self.catalog.access_requests(consumer=caller.name, statuses=ACTIVE)
+            if r.ends_at > now
+        ]
+
+    def _decides(self, caller: Caller, product: Product) -> bool:
+        return caller.trusted or product.domain in caller.owns
+
+    def _decide(
+        self,
+        caller: Caller,
+        request_id: str,
+        status: str,
+        expected: Sequence[str],
+        reason: str | None,
+    ) -> RequestRecord:
+        existing = self.catalog.access_request(request_id)
+        product = self.mesh.products.get(existing.product_id) if existing is not None else None
+        if existing is None or product is None or not self._decides(caller, product):
+            # another domain's request looks exactly like a missing one
+            raise AccessDenied(
+                f"no access request {request_id!r} that you may decide",
+                hint="only owners of the product's domain decide its requests",
+            )
+        record = self.catalog.decide_request(
+            request_id,
+            status=status,
+            by=caller.name,
+            at=self.now(),
+            reason=reason,
+            expected=expected,
+        )
+        self._changed(caller.name, status, record)
+        return record
+
+    def _changed(self, actor: str, event: str, record: RequestRecord) -> None:
+        self.record(
+            actor,
+            f"access.{event}",
+            record.product_id,
+            request=record.id,
+            consumer=record.consumer,
+            columns=record.columns,
+            ends_at=record.ends_at.isoformat(),
+            reason=record.reason,
+        )
+        for delivery in webhooks.deliver(
+            self.mesh.spec.access.webhooks, event, {"request": record.to_dict()}
+        ):
+            if not delivery.ok:
+                self.record(
+                    "meshkit",
+                    "webhook.failed",
+                    record.product_id,
+                    url=delivery.url,
+                    event=event,
+                    attempts=delivery.attempts,
+                    error=delivery.error,
+                )
+
+    def _active_grants(self, consumer: str, product_id: str) -> list[RequestRecord]:
+        now = self.now()
+        return [
+            r
+            for r in self.catalog.access_requests(
+                products=[product_id], consumer=consumer, statuses=ACTIVE
+            )
+            if r.ends_at > now
+        ]
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def query(
+        self,
+        caller: Caller,
+        sql: str,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+        max_rows: int | None = None,
+    ) -> QueryResult:
+        """Run a consumer's SQL over the products it may read, masked and filtered; every
+        attempt, refused or not, is in the audit log."""
+        settings = self.mesh.spec.access
+        limit = min(max_rows or settings.max_rows, settings.max_rows)
+        products: tuple[str, ...] = ()
+        try:
+            checked = guard.check(sql, set(self.mesh.products))
+            products = checked.products
+            if version is not None and len(products) != 1:
+                raise MeshkitError(
+                    "version applies to a query over one product",
+                    hint="use as_of for a query over several products",
+                )
+            sources = [self._source(caller, pid, version, as_of) for pid in products]
+            table, truncated = run(
+                checked.tree,
+                sources,
+                max_rows=limit,
+                timeout_s=settings.query_timeout.total_seconds(),
+                threads=self.threads,
+                memory_limit=self.memory_limit,
+            )
+        except MeshkitError as err:
+            self.record(
+                caller.name,
+                "query",
+                ",".join(products),
+                sql=sql,
+                decision="refused",
+                error=err.message,
+            )
+            raise
+        masked = {s.view.product: s.view.masked for s in sources if s.view.masked}
+        self.record(
+            caller.name,
+            "query",
+            ",".join(products),
+            sql=sql,
+            decision="allowed",
+            columns=_columns_touched(checked.tree, sources),
+            masked=masked,
+            rows=table.num_rows,
+            version=version,
+            as_of=as_of.isoformat() if as_of else None,
+        )
+        return QueryResult(table, truncated, products, masked)
+
+    def _source(
+        self, caller: Caller, pid: str, version: int | None, as_of: datetime | None
+    ) -> Source:
+        product = self.product(caller, pid)
+        granted: list[str] | None = None
+        if not (caller.trusted or product.domain in caller.domains):
+            grants = self._active_grants(caller.name, pid)
+            if not grants:
+                raise AccessDenied(
+                    f"you have no grant on {pid}",
+                    hint=f"request access: POST /access/requests with product {pid}",
+                )
+            if all(g.columns is not None for g in grants):
+                granted = sorted({c for g in grants for c in g.columns or []})
+        view = masking.product_view(caller, product, column_classes(self.mesh, product), granted)
+        if as_of is not None and version is None:
+            version = self._version_at(pid, as_of)
+        snapshot = self._snapshot(pid, version)
+        if snapshot is None:
+            raise NotFoundError(
+                f"{pid} has no published version{'' if version is None else f' {version}'}"
+            )
+        types = {c.name: c.type for c in product.spec.schema_.columns}
+        return Source(view=view, snapshot=snapshot, types=types)
+
+    def _version_at(self, pid: str, as_of: datetime) -> int:
+        versions = [v.version for v in self._history(pid) if v.timestamp <= as_of]
+        if not versions:
+            raise NotFoundError(f"{pid} had no published version at {as_of.isoformat()}")
+        return int(max(versions))
+
+
+def _columns_touched(tree: exp.Query, sources: Sequence[Source]) -> dict[str, list[str]]:
+    """Per product, the columns the query names (all it may see for a `*`)."""
+    names = {c.name.lower() for c in tree.find_all(exp.Column)}
+    star = tree.find(exp.Star) is not None
+    out = {}
+    for source in sources:
+        cols = [c.name for c in source.view.columns if star or c.name.lower() in names]
+        out[source.view.product] = cols
+    return out
+
+
+__all__ = ["PRODUCT_PREFIX", "AccessControl", "QueryResult"]

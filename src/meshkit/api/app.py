@@ -1,0 +1,334 @@
+"""Routes. Each one authenticates, calls one Workspace (or `Workspace.access`) method, and
+shapes the answer; the decisions live in meshkit.access."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from meshkit.access.identity import Caller
+from meshkit.api import errors
+from meshkit.catalog.records import jsonable
+from meshkit.errors import AccessDenied, MeshkitError
+from meshkit.workspace import Workspace
+
+MAX_PAGE = 500
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccessRequestBody(_Body):
+    product: str = Field(description="<domain>.<product>")
+    purpose: str = Field(min_length=10, description="What the data is for.")
+    until: date = Field(description="Last day of the grant.")
+    columns: list[str] | None = Field(None, description="Columns asked for; all when omitted.")
+    consumer: str | None = Field(None, description="product:<id> to request for a product.")
+
+
+class DecisionBody(_Body):
+    reason: str | None = None
+
+
+class QueryBody(_Body):
+    sql: str = Field(min_length=1, description="One SELECT over <domain>.<product> tables.")
+    format: Literal["json", "csv", "arrow"] = "json"
+    version: int | None = Field(None, ge=0, description="Time travel: this table version.")
+    as_of: datetime | None = Field(None, description="Time travel: the version at this time.")
+    max_rows: int | None = Field(None, ge=1)
+
+
+class TokenBody(_Body):
+    principal: str
+    expires_in_days: int = Field(30, ge=1, le=366)
+    description: str = ""
+
+
+def create_app(ws: Workspace) -> FastAPI:
+    ws.mesh  # load and check the specs once, before serving  # noqa: B018
+    app = FastAPI(
+        title="meshkit",
+        version="1",
+        description="Data products of the mesh: discover them, request access, query them.",
+    )
+    errors.install(app)
+
+    def caller(request: Request) -> Caller:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        return ws.access.authenticate(token.strip() if scheme.lower() == "bearer" else None)
+
+    Who = Annotated[Caller, Depends(caller)]
+    Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+    Offset = Annotated[int, Query(ge=0)]
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/me", tags=["meta"])
+    def me(who: Who) -> dict[str, Any]:
+        return who.to_dict()
+
+    # -- discovery -------------------------------------------------------------------------
+
+    @app.get("/domains", tags=["discovery"])
+    def domains(who: Who, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+        items = [
+            {
+                "name": d.name,
+                "description": d.spec.description,
+                "type": str(d.spec.type),
+                "owner": d.spec.owner,
+                "products": sorted(
+                    p.id for p in ws.access.visible_products(who) if p.domain == d.name
+                ),
+            }
+            for _, d in sorted(ws.mesh.domains.items())
+        ]
+        return page(items, limit, offset)
+
+    @app.get("/products", tags=["discovery"])
+    def products(
+        who: Who,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        q: str | None = None,
+        domain: str | None = None,
+    ) -> dict[str, Any]:
+        visible = {p.id for p in ws.access.visible_products(who)}
+        listed = [p for p in ws.list_products(search=q) if p["id"] in visible]
+        if domain is not None:
+            listed = [p for p in listed if p["id"].split(".", 1)[0] == domain]
+        return page(jsonable(listed), limit, offset)
+
+    @app.get("/products/{product_id}", tags=["discovery"])
+    def product(who: Who, product_id: str) -> dict[str, Any]:
+        p = ws.access.product(who, product_id)
+        published = ws.catalog.versions(product_id) if _known(ws, product_id) else []
+        shown: dict[str, Any] = jsonable(
+            {
+                "id": p.id,
+                "domain": p.domain,
+                "name": p.spec.name,
+                "version": p.spec.version,
+                "status": str(p.spec.status),
+                "description": p.spec.description,
+                "tags": list(p.spec.tags),
+                "classification": str(p.spec.classification),
+                "owner": p.spec.owner.model_dump(mode="json", exclude_none=True),
+                "latest_version": published[-1].to_dict() if published else None,
+            }
+        )
+        return shown
+
+    @app.get("/products/{product_id}/schema", tags=["discovery"])
+    def schema(who: Who, product_id: str) -> dict[str, Any]:
+        p = ws.access.product(who, product_id)
+        return {
+            "product": p.id,
+            "columns": [
+                c.model_dump(mode="json", exclude_none=True) for c in p.spec.schema_.columns
+            ],
+        }
+
+    @app.get("/products/{product_id}/versions", tags=["discovery"])
+    def versions(
+        who: Who, product_id: str, limit: Limit = 50, offset: Offset = 0
+    ) -> dict[str, Any]:
+        ws.access.product(who, product_id)
+        rows = ws.catalog.versions(product_id) if _known(ws, product_id) else []
+        return page([r.to_dict() for r in reversed(rows)], limit, offset)
+
+    @app.get("/products/{product_id}/runs", tags=["discovery"])
+    def runs(who: Who, product_id: str, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+        ws.access.product(who, product_id)
+        rows = ws.catalog.runs(product_id, limit=offset + limit) if _known(ws, product_id) else []
+        return page([r.to_dict() for r in rows], limit, offset, total=None)
+
+    @app.get("/products/{product_id}/quality", tags=["discovery"])
+    def quality(who: Who, product_id: str) -> dict[str, Any]:
+        ws.access.product(who, product_id)
+        run = ws.catalog.last_run(product_id) if _known(ws, product_id) else None
+        results = ws.catalog.quality(run.id) if run is not None else []
+        return {
+            "product": product_id,
+            "run": run.id if run else None,
+            "checks": [r.to_dict() for r in results],
+        }
+
+    @app.get("/products/{product_id}/lineage", tags=["discovery"])
+    def lineage(who: Who, product_id: str) -> dict[str, Any]:
+        p = ws.access.product(who, product_id)
+        edges = ws.catalog.lineage(product_id) if _known(ws, product_id) else []
+        visible = {v.id for v in ws.access.visible_products(who)}
+        shown = [
+            e.to_dict()
+            for e in edges
+            if (e.source_kind != "product" or e.source in visible) and e.target in visible
+        ]
+        columns = ws.catalog.column_lineage(p.id) if _known(ws, product_id) else []
+        return {"product": p.id, "edges": shown, "columns": [c.to_dict() for c in columns]}
+
+    # -- access ----------------------------------------------------------------------------
+
+    @app.post("/access/requests", status_code=201, tags=["access"])
+    def request_access(who: Who, req: AccessRequestBody) -> dict[str, Any]:
+        until = datetime.combine(req.until, time.max, tzinfo=UTC)
+        record = ws.access.request(
+            who,
+            req.product,
+            purpose=req.purpose,
+            until=until,
+            columns=req.columns,
+            consumer=req.consumer,
+        )
+        return record.to_dict()
+
+    @app.get("/access/requests", tags=["access"])
+    def pending(who: Who, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+        return page([r.to_dict() for r in ws.access.pending(who)], limit, offset)
+
+    @app.post("/access/requests/{request_id}/approve", tags=["access"])
+    def approve(who: Who, request_id: str, body: DecisionBody | None = None) -> dict[str, Any]:
+        return ws.access.approve(who, request_id, body.reason if body else None).to_dict()
+
+    @app.post("/access/requests/{request_id}/deny", tags=["access"])
+    def deny(who: Who, request_id: str, body: DecisionBody | None = None) -> dict[str, Any]:
+        return ws.access.deny(who, request_id, body.reason if body else None).to_dict()
+
+    @app.post("/access/grants/{request_id}/revoke", tags=["access"])
+    def revoke(who: Who, request_id: str, body: DecisionBody | None = None) -> dict[str, Any]:
+        return ws.access.revoke(who, request_id, body.reason if body else None).to_dict()
+
+    @app.get("/access/grants", tags=["access"])
+    def grants(who: Who, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+        return page([r.to_dict() for r in ws.access.grants(who)], limit, offset)
+
+    @app.post("/tokens", status_code=201, tags=["access"])
+    def create_token(who: Who, body: TokenBody) -> dict[str, Any]:
+        from datetime import timedelta
+
+        record, token = ws.access.create_token(
+            body.principal,
+            ttl=timedelta(days=body.expires_in_days),
+            description=body.description,
+            by=who,
+        )
+        return {**record.to_dict(), "token": token}
+
+    @app.get("/tokens", tags=["access"])
+    def list_tokens(who: Who, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+        return page([t.to_dict() for t in ws.access.list_tokens(who)], limit, offset)
+
+    @app.delete("/tokens/{token_id}", tags=["access"])
+    def revoke_token(who: Who, token_id: str) -> dict[str, Any]:
+        return ws.access.revoke_token(token_id, by=who).to_dict()
+
+    # -- query -----------------------------------------------------------------------------
+
+    @app.post("/query", tags=["query"], response_model=None)
+    def query(who: Who, body: QueryBody) -> JSONResponse | StreamingResponse:
+        as_of = (
+            body.as_of
+            if body.as_of is None or body.as_of.tzinfo
+            else body.as_of.replace(tzinfo=UTC)
+        )
+        result = ws.access.query(
+            who, body.sql, version=body.version, as_of=as_of, max_rows=body.max_rows
+        )
+        headers = {
+            "X-Meshkit-Rows": str(result.table.num_rows),
+            "X-Meshkit-Truncated": str(result.truncated).lower(),
+        }
+        if body.format == "arrow":
+            return StreamingResponse(
+                _arrow(result.table),
+                media_type="application/vnd.apache.arrow.stream",
+                headers=headers,
+            )
+        if body.format == "csv":
+            return StreamingResponse(_csv(result.table), media_type="text/csv", headers=headers)
+        return JSONResponse(
+            {
+                "columns": [{"name": f.name, "type": str(f.type)} for f in result.table.schema],
+                "rows": jsonable([list(r.values()) for r in result.table.to_pylist()]),
+                "row_count": result.table.num_rows,
+                "truncated": result.truncated,
+                "masked": result.masked,
+            },
+            headers=headers,
+        )
+
+    # -- audit -----------------------------------------------------------------------------
+
+    @app.get("/audit/verify", tags=["audit"])
+    def audit_verify(who: Who) -> dict[str, Any]:
+        if not (who.admin or who.governance):
+            raise AccessDenied("only mesh admins and the governance group read the audit log")
+        result = ws.verify_audit()
+        return {
+            "ok": result.ok,
+            "entries": result.entries,
+            "checkpoints": result.checkpoints,
+            "first_bad": result.first_bad,
+            "problem": result.problem,
+        }
+
+    return app
+
+
+def page(items: list[Any], limit: int, offset: int, *, total: int | None = -1) -> dict[str, Any]:
+    count = len(items) if total == -1 else total
+    chunk = items[offset : offset + limit]
+    more = offset + len(chunk) < len(items)
+    return {
+        "items": chunk,
+        "total": count,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + len(chunk) if more else None,
+    }
+
+
+def _known(ws: Workspace, product_id: str) -> bool:
+    try:
+        ws.catalog.product(product_id)
+    except MeshkitError:
+        return False
+    return True
+
+
+def _arrow(table: pa.Table) -> Iterator[bytes]:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        yield _drain(sink)
+        for batch in table.to_batches(max_chunksize=8192):
+            writer.write_batch(batch)
+            yield _drain(sink)
+    yield _drain(sink)
+
+
+def _csv(table: pa.Table) -> Iterator[bytes]:
+    sink = io.BytesIO()
+    with pacsv.CSVWriter(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=8192):
+            writer.write_batch(batch)
+            yield _drain(sink)
+    yield _drain(sink)
+
+
+def _drain(sink: io.BytesIO) -> bytes:
+    data = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return data
