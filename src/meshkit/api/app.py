@@ -53,6 +53,19 @@ class TokenBody(_Body):
     description: str = ""
 
 
+def caller(request: Request) -> Caller:
+    """The caller a request's bearer token stands for (401 otherwise)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    ws: Workspace = request.app.state.workspace
+    return ws.access.authenticate(token.strip() if scheme.lower() == "bearer" else None)
+
+
+Who = Annotated[Caller, Depends(caller)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Offset = Annotated[int, Query(ge=0)]
+
+
 def create_app(ws: Workspace) -> FastAPI:
     ws.mesh  # load and check the specs once, before serving  # noqa: B018
     app = FastAPI(
@@ -61,15 +74,7 @@ def create_app(ws: Workspace) -> FastAPI:
         description="Data products of the mesh: discover them, request access, query them.",
     )
     errors.install(app)
-
-    def caller(request: Request) -> Caller:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        return ws.access.authenticate(token.strip() if scheme.lower() == "bearer" else None)
-
-    Who = Annotated[Caller, Depends(caller)]
-    Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-    Offset = Annotated[int, Query(ge=0)]
+    app.state.workspace = ws
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

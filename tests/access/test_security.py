@@ -1,0 +1,269 @@
+"""Hostile queries: for each, the answer equals the same query over a pre-masked copy of the
+data, or the query is refused, and no error text carries a raw value.
+
+The pre-masked copy is made here in Python (hashlib, string slicing), not with meshkit's mask
+expressions, so a wrong mask in meshkit cannot agree with itself: the consumer (clearance
+internal, region EUROPE) must see customer_name hashed, address redacted, phone with its last 4
+digits, account_balance NULL, and only EUROPE's rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from access.conftest import CONSUMER, CUSTOMERS, NO_GRANT
+from meshkit.errors import AccessDenied, MeshkitError, NotFoundError
+from meshkit.tables.delta import list_files
+from meshkit.workspace import Workspace
+
+C = CUSTOMERS
+
+
+def _raw(ws: Workspace, version: int | None = None) -> pa.Table:
+    snapshot = ws.snapshot(CUSTOMERS, version)
+    assert snapshot is not None
+    return pa.concat_tables([pq.read_table(f) for f in list_files(snapshot.files)])
+
+
+def _premasked(raw: pa.Table) -> pa.Table:
+    rows = [r for r in raw.to_pylist() if r["region"] == "EUROPE"]
+    for r in rows:
+        r["customer_name"] = hashlib.sha256(r["customer_name"].encode()).hexdigest()
+        r["address"] = "***"
+        r["phone"] = "*" * (len(r["phone"]) - 4) + r["phone"][-4:]
+        r["account_balance"] = None
+    schema = raw.schema
+    for name in ("customer_name", "address", "phone"):
+        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+@pytest.fixture(scope="module")
+def oracle(granted: Workspace) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.register("premasked", _premasked(_raw(granted)))
+    con.execute("CREATE SCHEMA customer")
+    con.execute("CREATE TABLE customer.customers AS SELECT * FROM premasked")
+    # the consumer's own domain (sales) is unmasked for it: the copy has it as published
+    orders = granted.snapshot("sales.orders")
+    assert orders is not None
+    con.execute("CREATE SCHEMA sales")
+    files = ", ".join(f"'{f}'" for f in list_files(orders.files))
+    con.execute(f"CREATE TABLE sales.orders AS SELECT * FROM read_parquet([{files}])")
+    return con
+
+
+@pytest.fixture(scope="module")
+def secrets_(granted: Workspace) -> list[str]:
+    """Raw values of masked columns, and of rows the filter hides: none may ever be shown."""
+    raw = _raw(granted).to_pylist()
+    values = [r["customer_name"] for r in raw[:50]] + [r["phone"] for r in raw[:50]]
+    values += [r["address"] for r in raw[:50]]
+    return values
+
+
+def _normal(table: pa.Table) -> list[tuple[Any, ...]]:
+    def norm(v: Any) -> Any:
+        if isinstance(v, float | Decimal):
+            return round(float(v), 6)
+        return v
+
+    return sorted((tuple(norm(v) for v in row.values()) for row in table.to_pylist()), key=repr)
+
+
+# Each query is answered by meshkit as the consumer and by DuckDB over the pre-masked copy;
+# the answers must be equal (or both fail).
+SAME = {
+    "select-star": f"select * from {C}",
+    "probe-raw-name": f"select count(*) from {C} where customer_name = 'Customer#000000001'",
+    "probe-like": f"select count(*) from {C} where customer_name like 'Customer#%'",
+    "group-by-masked": f"select customer_name, count(*) from {C} group by 1",
+    "order-by-masked": f"select customer_key, phone from {C} order by phone, customer_key limit 20",
+    "window-over-masked": f"select customer_key, row_number() over (partition by address order by phone, customer_key) from {C}",
+    "window-lag": f"select customer_key, lag(customer_name) over (order by customer_key) from {C}",
+    "subquery": f"select * from (select customer_key, phone from {C}) t where phone like '%1%'",
+    "scalar-subquery": f"select (select max(customer_name) from {C})",
+    "exists-probe": f"select count(*) from {C} a where exists (select 1 from {C} b where b.customer_name = 'Customer#000000002')",
+    "in-probe": f"select count(*) from {C} where phone in ('27-918-335-1736', '13-764-279-3734')",
+    "union": f"select customer_name from {C} union select address from {C}",
+    "union-all-by-name": f"select phone as x from {C} union all by name select customer_name as x from {C}",
+    "range-probe-balance": f"select count(*) from {C} where account_balance > 0",
+    "range-probe-between": f"select count(*) from {C} where account_balance between -1000 and 10000",
+    "min-max-masked": f"select min(account_balance), max(account_balance), min(phone), max(customer_name) from {C}",
+    "length-oracle": f"select length(customer_name), length(address), count(*) from {C} group by 1, 2",
+    "hash-probe": f"select count(*) from {C} where md5(customer_name) = md5('Customer#000000003')",
+    "regexp-probe": f"select count(*) from {C} where regexp_matches(phone, '^2[0-9]-')",
+    "substring-probe": f"select substr(phone, 1, 3), count(*) from {C} group by 1",
+    "hidden-rows-count": f"select count(*) from {C} where region <> 'EUROPE'",
+    "hidden-rows-or": f"select count(*) from {C} where region = 'ASIA' or 1 = 1",
+    "region-groups": f"select region, nation, count(*) from {C} group by all",
+    "divide-by-zero": f"select customer_key / 0 from {C} where customer_key < 5",
+    "case-on-masked": f"select count(case when account_balance is null then 1 end) from {C}",
+    "string-agg": f"select string_agg(phone, ',' order by phone) from {C}",
+    "to-json-row": f"select to_json(c) from {C} c order by customer_key limit 5",
+    "struct-pack": f"select struct_pack(n := customer_name, p := phone) from {C} order by customer_key limit 3",
+    "unnest-masked": f"select unnest([customer_name, address]) from {C} order by 1 limit 5",
+    "grouping-sets": f"select region, market_segment, count(*) from {C} group by grouping sets ((region), (market_segment))",
+    "qualify": f"select customer_key from {C} qualify row_number() over (order by phone desc, customer_key) <= 3",
+    "distinct-on": f"select distinct on (address) address, phone from {C} order by address, phone",
+    "join-own-domain": f"select count(*), count(distinct o.customer_key) from {C} c join sales.orders o using (customer_key)",
+    "self-join-on-masked": f"select count(*) from {C} a join {C} b on a.customer_name = b.customer_name",
+    "cte": f"with x as (select phone from {C}) select count(*) from x where phone like '%5'",
+    "try-cast": f"select try_cast(customer_name as integer), count(*) from {C} group by 1",
+    "cast-error": f"select cast(customer_name as integer) from {C}",
+    "overflow": f"select sum(customer_key * 9223372036854775807) from {C}",
+    "approx-stats": f"select approx_count_distinct(customer_name), count(distinct phone) from {C}",
+    "histogram": f"select histogram(substr(phone, -2)) from {C}",
+}
+
+# Refused outright, whoever asks.
+REFUSED = {
+    "read-csv": "select * from read_csv('/etc/passwd')",
+    "file-as-table": "select * from '/etc/passwd'",
+    "parquet-of-warehouse": "select * from read_parquet('warehouse/customer/customers/**/*.parquet')",
+    "glob": "select * from glob('/*')",
+    "attach": "attach '/tmp/x.duckdb' as x",
+    "copy": f"copy (select * from {C}) to '/tmp/leak.csv'",
+    "install": "install httpfs",
+    "load": "load httpfs",
+    "pragma": "pragma database_list",
+    "set": "set enable_external_access = true",
+    "system-catalog": "select * from information_schema.tables",
+    "duckdb-settings": "select * from duckdb_settings()",
+    "duckdb-tables": "select * from duckdb_tables()",
+    "getenv": "select getenv('HOME')",
+    "current-setting": "select current_setting('allowed_paths')",
+    "explain": f"explain select * from {C}",
+    "explain-analyze": f"explain analyze select customer_name from {C}",
+    "describe": f"describe {C}",
+    "summarize": f"summarize {C}",
+    "error-oracle": f"select count(*) from {C} where case when region = 'ASIA' then error('x') end",
+    "two-statements": f"select 1; select * from {C}",
+    "cte-shadows-product": "with customers as (select 1 as customer_name) select * from customers",
+    "cte-shadows-domain": "with customer as (select 1) select * from customer",
+    "unknown-product": "select * from hr.salaries",
+    "catalog-qualified": f"select * from memory.{C}",
+    "delete": f"delete from {C}",
+    "create": "create table x as select 1",
+    "query-function": "select * from query('select 1')",
+}
+
+
+@pytest.mark.parametrize("sql", SAME.values(), ids=SAME.keys())
+def test_hostile_query_sees_only_masked_rows(
+    granted: Workspace, oracle: duckdb.DuckDBPyConnection, secrets_: list[str], sql: str
+) -> None:
+    caller = granted.access.caller(CONSUMER)
+    try:
+        expected: list[tuple[Any, ...]] | None = _normal(oracle.sql(sql).to_arrow_table())
+    except duckdb.Error:
+        expected = None
+    if expected is None:
+        with pytest.raises(MeshkitError) as caught:
+            granted.access.query(caller, sql)
+        assert not any(s in str(caught.value) for s in secrets_)
+        return
+    got = granted.access.query(caller, sql).table
+    assert _normal(got) == expected
+    text = str(got.to_pylist())
+    assert not any(s in text for s in secrets_)
+
+
+@pytest.mark.parametrize("sql", REFUSED.values(), ids=REFUSED.keys())
+def test_hostile_statement_is_refused(granted: Workspace, sql: str) -> None:
+    with pytest.raises(MeshkitError) as caught:
+        granted.access.query(granted.access.caller(CONSUMER), sql)
+    assert isinstance(caught.value, AccessDenied | MeshkitError)
+    assert (
+        "/etc/passwd" not in str(caught.value)
+        or "not a data product" in str(caught.value)
+        or "no access" in str(caught.value)
+    )
+
+
+def test_the_local_operator_is_refused_the_same_statements(granted: Workspace) -> None:
+    """The lock-down is not a consumer privilege: the operator's queries go through it too."""
+    for sql in (
+        "select * from read_csv('/etc/passwd')",
+        "attach '/tmp/x.db'",
+        "select getenv('HOME')",
+    ):
+        with pytest.raises(MeshkitError):
+            granted.query(sql)
+
+
+def test_time_travel_applies_the_same_masks_and_filter(
+    granted: Workspace, oracle: duckdb.DuckDBPyConnection
+) -> None:
+    caller = granted.access.caller(CONSUMER)
+    old = granted.access.query(caller, f"select * from {C}", version=0).table
+    con = duckdb.connect()
+    con.register("premasked", _premasked(_raw(granted, 0)))
+    assert _normal(old) == _normal(con.sql("select * from premasked").to_arrow_table())
+    with pytest.raises(NotFoundError):
+        granted.access.query(caller, f"select * from {C}", as_of=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def test_without_a_grant_nothing_is_read(granted: Workspace) -> None:
+    with pytest.raises(AccessDenied, match="no grant"):
+        granted.access.query(granted.access.caller(NO_GRANT), f"select count(*) from {C}")
+
+
+def test_a_missing_caller_attribute_refuses_the_query(granted: Workspace) -> None:
+    """platform-team has a grant but no `region`: the row filter cannot be evaluated."""
+    ws = granted
+    admin = ws.access.caller("platform-team@example.com")
+    request = ws.access.request(
+        admin, C, purpose="platform capacity planning", until=datetime(2099, 1, 1, tzinfo=UTC)
+    )
+    ws.access.approve(ws.access.caller("maria.gonzalez@example.com"), request.id)
+    with pytest.raises(AccessDenied, match=r"caller\.region"):
+        ws.access.query(admin, f"select count(*) from {C}")
+
+
+def test_rows_are_capped_and_every_query_is_audited(granted: Workspace) -> None:
+    caller = granted.access.caller(CONSUMER)
+    result = granted.access.query(caller, f"select * from {C}", max_rows=7)
+    assert result.table.num_rows == 7
+    assert result.truncated
+    with pytest.raises(AccessDenied):
+        granted.access.query(caller, "select * from read_csv('/etc/passwd')")
+    entries = [e for e in granted.catalog.audit_entries() if e.action == "query"]
+    decisions = [e.detail["decision"] for e in entries[-2:]]
+    assert decisions == ["allowed", "refused"]
+    assert entries[-2].detail["rows"] == 7
+    assert set(entries[-2].detail["masked"][C]) == {
+        "customer_name",
+        "address",
+        "phone",
+        "account_balance",
+    }
+    assert granted.verify_audit().ok
+
+
+def test_a_column_needing_a_mask_without_one_refuses(granted: Workspace) -> None:
+    """Fail-closed: a column the caller may not see as is, with no masking rule."""
+    from meshkit.access.masking import product_view
+    from meshkit.governance.engine import column_classes
+
+    product = granted.product(C)
+    columns = [
+        c.model_copy(update={"masking": None}) if c.name == "address" else c
+        for c in product.spec.schema_.columns
+    ]
+    spec = product.spec.model_copy(
+        update={"schema_": product.spec.schema_.model_copy(update={"columns": columns})}
+    )
+    stripped = type(product)(**{**product.__dict__, "spec": spec})
+    with pytest.raises(AccessDenied, match="no masking rule"):
+        product_view(
+            granted.access.caller(CONSUMER), stripped, column_classes(granted.mesh, product), None
+        )
