@@ -267,3 +267,46 @@ def test_a_column_needing_a_mask_without_one_refuses(granted: Workspace) -> None
         product_view(
             granted.access.caller(CONSUMER), stripped, column_classes(granted.mesh, product), None
         )
+
+
+def test_duckdb_itself_refuses_files_even_past_the_guard(granted: Workspace) -> None:
+    """Defence in depth: SQL that skipped the AST guard still cannot read a file, attach,
+    install or change a setting in the query's DuckDB."""
+    import sqlglot
+    from sqlglot import exp
+
+    from meshkit.access import query
+    from meshkit.access.masking import product_view
+    from meshkit.governance.engine import column_classes
+
+    caller = granted.access.caller(CONSUMER)
+    product = granted.product(C)
+    snapshot = granted.snapshot(C)
+    assert snapshot is not None
+    source = query.Source(
+        view=product_view(caller, product, column_classes(granted.mesh, product), None),
+        snapshot=snapshot,
+        types={c.name: c.type for c in product.spec.schema_.columns},
+    )
+    for sql in (
+        "select * from read_csv('/etc/passwd')",
+        "select * from read_text('/etc/hostname')",
+        f"select * from read_parquet('{list_files(snapshot.files)[0]}/../../*')",
+        "select * from glob('/tmp/*')",
+    ):
+        tree = sqlglot.parse_one(sql, dialect="duckdb")
+        assert isinstance(tree, exp.Query)
+        with pytest.raises(MeshkitError):
+            query.run(tree, [source], max_rows=10, timeout_s=10)
+
+
+def test_a_slow_query_is_cancelled(granted: Workspace) -> None:
+    import sqlglot
+    from sqlglot import exp
+
+    from meshkit.access import query
+
+    tree = sqlglot.parse_one("select count(*) from range(100000000000) a", dialect="duckdb")
+    assert isinstance(tree, exp.Query)
+    with pytest.raises(MeshkitError, match=r"cancelled after 0\.5 s"):
+        query.run(tree, [], max_rows=10, timeout_s=0.5)

@@ -199,6 +199,7 @@ class AccessControl:
                 at=now,
                 reason="auto_approve rule of the product",
                 expected=OPEN,
+                auto=True,
             )
             self._changed("auto-approve", "approved", record)
         return record

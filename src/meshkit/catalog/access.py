@@ -126,6 +126,7 @@ class AccessRecords:
         at: datetime,
         reason: str | None,
         expected: Sequence[str],
+        auto: bool = False,
     ) -> RequestRecord:
         """Move a request to `status` if it is in one of the `expected` states: a compare-and-set,
         so two owners deciding at once cannot both win."""
@@ -133,7 +134,13 @@ class AccessRecords:
             changed = s.execute(
                 update(AccessRequest)
                 .where(AccessRequest.id == request_id, AccessRequest.status.in_(list(expected)))
-                .values(status=status, decided_by=by, decided_at=at, reason=reason)
+                .values(
+                    status=status,
+                    decided_by=by,
+                    decided_at=at,
+                    reason=reason,
+                    **({"auto": True} if auto else {}),
+                )
             )
             row = s.get(AccessRequest, request_id)
             if row is None:

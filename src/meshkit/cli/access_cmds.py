@@ -76,9 +76,13 @@ def token_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a token. It is printed once and stored only as a hash."""
+    try:
+        ttl = parse_duration(expires)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--expires") from err
     with Workspace.open(mesh) as ws:
         record, token = ws.access.create_token(
-            principal, ttl=parse_duration(expires), description=description, by=LOCAL
+            principal, ttl=ttl, description=description, by=LOCAL
         )
     if as_json:
         render.print_json({**record.to_dict(), "token": token})

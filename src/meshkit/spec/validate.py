@@ -16,6 +16,7 @@ from croniter import croniter
 from sqlglot import exp
 
 from meshkit.errors import Problem
+from meshkit.spec.access_checks import access_problems
 from meshkit.spec.mesh import Mesh, Product
 from meshkit.spec.models import FileFormat, PatternCheck, SqlCheck
 from meshkit.spec.yamlpos import did_you_mean
@@ -58,6 +59,7 @@ def cross_check(mesh: Mesh, *, unloaded: Collection[str] = ()) -> list[Problem]:
     for product in mesh.products.values():
         problems.extend(_check_product(mesh, product, unloaded))
     problems.extend(_check_cycles(mesh))
+    problems.extend(access_problems(mesh))
     return problems
 
 
