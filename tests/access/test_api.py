@@ -67,6 +67,9 @@ def mesh_root(
     shutil.copytree(built_example, root, symlinks=True)
     spec = yaml.safe_load((root / "mesh.yaml").read_text())
     spec["access"]["webhooks"] = [{"url": hook_server, "secret_env": "MESHKIT_TEST_HOOK_SECRET"}]
+    spec["access"]["principals"].append(
+        {"name": "product:sales.orders", "kind": "service", "attributes": {"region": "AMERICA"}}
+    )
     (root / "mesh.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return root
 
@@ -170,6 +173,40 @@ def test_auto_approve_for_internal_columns_of_the_listed_domain(
     refused = client.post("/query", json={"sql": f"select phone from {C}"}, headers=consumer)
     assert refused.status_code == 400  # phone was not granted: not in the view
     assert "phone" in refused.json()["error"]["message"]
+
+
+def test_a_data_product_as_consumer(ws: Workspace, client: TestClient) -> None:
+    """A member of sales requests for its product; the product's own token then reads."""
+    member, owner = auth(token(ws, CONSUMER)), auth(token(ws, OWNER))
+    made = client.post(
+        "/access/requests",
+        json={
+            "product": C,
+            "purpose": "orders enrich customers' segments",
+            "until": (date.today() + timedelta(days=5)).isoformat(),
+            "consumer": "product:sales.orders",
+        },
+        headers=member,
+    ).json()
+    assert made["consumer"] == "product:sales.orders"
+    client.post(f"/access/requests/{made['id']}/approve", json={}, headers=owner)
+    product = auth(token(ws, "product:sales.orders"))
+    rows = client.post(
+        "/query", json={"sql": f"select distinct region from {C}"}, headers=product
+    ).json()["rows"]
+    assert rows == [["AMERICA"]]
+    stranger = auth(token(ws, "chloe.dubois@example.com"))  # not a member of sales
+    refused = client.post(
+        "/access/requests",
+        json={
+            "product": C,
+            "purpose": "orders enrich customers' segments",
+            "until": (date.today() + timedelta(days=5)).isoformat(),
+            "consumer": "product:sales.orders",
+        },
+        headers=stranger,
+    )
+    assert refused.status_code == 403
 
 
 def test_tokens_unknown_expired_revoked_and_missing_get_401(

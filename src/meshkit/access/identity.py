@@ -68,20 +68,21 @@ def known_principals(mesh: Mesh) -> set[str]:
 
 def resolve(mesh: Mesh, name: str) -> Caller:
     """The Caller named `name`; AccessDenied when the specs do not know it."""
+    declared = next((p for p in mesh.spec.access.principals if p.name == name), None)
     if name.startswith(PRODUCT_PREFIX):
-        pid = name.removeprefix(PRODUCT_PREFIX)
-        product = mesh.products.get(pid)
+        # a product reading another: its builds run as it, with its own domain's rights
+        product = mesh.products.get(name.removeprefix(PRODUCT_PREFIX))
         if product is None:
             raise AccessDenied(f"unknown principal {name!r}", hint=_KNOWN_HINT)
         return Caller(
             name=name,
             kind="product",
-            clearance=product.spec.classification,
+            clearance=declared.clearance if declared is not None else Classification.INTERNAL,
+            attributes=dict(declared.attributes) if declared is not None else {},
             domains=frozenset({product.domain}),
         )
     if name not in known_principals(mesh):
         raise AccessDenied(f"unknown principal {name!r}", hint=_KNOWN_HINT)
-    declared = next((p for p in mesh.spec.access.principals if p.name == name), None)
     domains = {d.name for d in mesh.domains.values() if any(m.name == name for m in d.spec.members)}
     owns = {
         d.name

@@ -67,7 +67,11 @@ Offset = Annotated[int, Query(ge=0)]
 
 
 def create_app(ws: Workspace) -> FastAPI:
-    ws.mesh  # load and check the specs once, before serving  # noqa: B018
+    # load the specs, open the catalog and the audit key once, before requests run in threads
+    ws.mesh  # noqa: B018
+    ws.access  # noqa: B018
+    if ws.mesh.spec.settings.audit.enabled:
+        ws.audit  # noqa: B018
     app = FastAPI(
         title="meshkit",
         version="1",
