@@ -171,6 +171,10 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
     assert "governance" in done.stdout  # the policies, evaluated on every product
     assert "pii-masking" in done.stdout
     assert "warning [one-owner-per-source, recommended]" in done.stderr
+    assert "maria.gonzalez@example.com approved it" in done.stdout  # the access tour
+    assert "customer_name, address, phone, account_balance masked" in done.stdout
+    assert "audit log:" in done.stdout
+    assert "intact" in done.stdout
     assert (tmp_path / "demo" / "warehouse" / "sales" / "order_lines" / "_delta_log").is_dir()
 
 

@@ -377,6 +377,7 @@ def demo(
 ) -> None:
     """Generate TPC-H data, build the whole example mesh, and show what was published."""
     from meshkit.demo import copy_tree, example_mesh_path
+    from meshkit.demo.tour import OWNER, access_tour
     from meshkit.demo.tpch import generate
 
     if not (directory / "mesh.yaml").is_file():
@@ -404,10 +405,27 @@ def demo(
             sample = "select order_status, count(*) as orders, sum(total_price) as revenue from sales.orders group by all order by 1"
             say(f"$ meshkit query {sample!r}")
             render.arrow_table(ws.query(sample))
+            tour = access_tour(ws)
+            say(
+                f"access: {tour.request.consumer} asked for {tour.request.product_id} "
+                f"({tour.request.purpose!r}); {tour.request.decided_by} approved it"
+            )
+            render.arrow_table(tour.as_owner, title=f"as {OWNER} (owner)")
+            render.arrow_table(
+                tour.as_consumer,
+                title=f"as {tour.request.consumer}: {', '.join(tour.masked)} masked, "
+                "only the consumer's region",
+            )
+            say(
+                f"audit log: {tour.audit.entries} entries, "
+                f"{'intact' if tour.audit.ok else 'TAMPERED: ' + str(tour.audit.problem)}"
+            )
             say(
                 "next: cd into the mesh and try `meshkit show sales.orders`, or make a check fail: "
                 "remove P from the accepted values of order_status in "
-                "domains/sales/products/orders/dataproduct.yaml and run `meshkit build sales.orders`"
+                "domains/sales/products/orders/dataproduct.yaml and run `meshkit build sales.orders`; "
+                "or serve it: `meshkit token create lena.schmidt@example.com` and `meshkit serve` "
+                "(docs/api.md)"
             )
     failures = [r.error for r in results if r.error is not None]
     if failures:
