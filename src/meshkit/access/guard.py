@@ -113,7 +113,8 @@ def _product_of(table: exp.Table, ctes: set[str], products: set[str]) -> str:
         )
     if not table.db and table.name.lower() in ctes:
         return ""
-    pid = f"{table.db}.{table.name}" if table.db else table.name
+    # DuckDB's names are case-insensitive, and product ids are lower-case
+    pid = (f"{table.db}.{table.name}" if table.db else table.name).lower()
     if pid not in products:
         raise AccessDenied(
             f"no access to {pid!r}, or no such product",
