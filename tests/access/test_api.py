@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -258,7 +259,7 @@ def test_hidden_products_answer_like_missing_ones(mesh_root: Path) -> None:
     with Workspace(mesh_root) as ws:
         product = ws.mesh.products["customer.contacts"]
         spec = product.spec.model_copy(update={"classification": "restricted"})
-        ws.mesh.products["customer.contacts"] = type(product)(**{**product.__dict__, "spec": spec})
+        ws.mesh.products["customer.contacts"] = dataclasses.replace(product, spec=spec)
         client = TestClient(create_app(ws), raise_server_exceptions=False)
         consumer = auth(token(ws, CONSUMER))
         hidden = client.get("/products/customer.contacts", headers=consumer)

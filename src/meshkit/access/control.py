@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from meshkit.access import guard, masking, tokens, webhooks
 from meshkit.access.identity import PRODUCT_PREFIX, Caller, level, resolve
-from meshkit.access.query import Source, run
+from meshkit.access.query import Source, run, view_sql
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import RequestRecord, TokenRecord
 from meshkit.errors import AccessDenied, MeshkitError, NotFoundError
@@ -27,6 +27,7 @@ from meshkit.tables.delta import Snapshot
 
 DIALECT = "duckdb"
 OPEN = ("pending",)
+VIEW_CACHE = 512
 ACTIVE = ("approved",)
 
 
@@ -63,6 +64,7 @@ class AccessControl:
         self.record = record
         self.threads = threads
         self.memory_limit = memory_limit
+        self._views: dict[tuple[Any, ...], Source] = {}
 
     # -- identities and tokens -------------------------------------------------------------
 
@@ -384,16 +386,43 @@ class AccessControl:
                 )
             if all(g.columns is not None for g in grants):
                 granted = sorted({c for g in grants for c in g.columns or []})
-        view = masking.product_view(caller, product, column_classes(self.mesh, product), granted)
         if as_of is not None and version is None:
             version = self._version_at(pid, as_of)
-        snapshot = self._snapshot(pid, version)
+        try:
+            snapshot = self._snapshot(pid, version)
+        except NotFoundError as err:  # its message names the warehouse path: not for consumers
+            raise NotFoundError(
+                f"{pid} has no version {version} (never published, or vacuumed)",
+                hint=f"GET /products/{pid}/versions lists the versions",
+            ) from err
         if snapshot is None:
             raise NotFoundError(
-                f"{pid} has no published version{'' if version is None else f' {version}'}"
+                f"{pid} has not been published yet",
+                hint=f"the owners publish it with `meshkit build {pid}`",
             )
-        types = {c.name: c.type for c in product.spec.schema_.columns}
-        return Source(view=view, snapshot=snapshot, types=types)
+        # The view of a product depends only on who asks, what they were granted and which
+        # version: remember its SQL, so a repeated query skips the lineage and SQL generation.
+        key = (
+            caller.name,
+            caller.clearance,
+            tuple(sorted(caller.attributes.items())),
+            caller.domains,
+            caller.trusted,
+            product.spec_hash,
+            tuple(granted) if granted is not None else None,
+            snapshot.uri,
+            snapshot.version,
+        )
+        source = self._views.get(key)
+        if source is None:
+            classes = column_classes(self.mesh, product)
+            view = masking.product_view(caller, product, classes, granted)
+            types = {c.name: c.type for c in product.spec.schema_.columns}
+            source = Source(view=view, snapshot=snapshot, sql=view_sql(view, snapshot, types))
+            if len(self._views) >= VIEW_CACHE:
+                self._views.pop(next(iter(self._views)))
+            self._views[key] = source
+        return source
 
     def _version_at(self, pid: str, as_of: datetime) -> int:
         versions = [v.version for v in self._history(pid) if v.timestamp <= as_of]

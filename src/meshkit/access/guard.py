@@ -85,17 +85,17 @@ def denied_function(tree: exp.Expr) -> str | None:
 def _parse(sql: str) -> exp.Expr:
     if not sql.strip():
         raise MeshkitError("the query is empty", hint="send one SELECT over <domain>.<product>")
-    syntax = duckdb_syntax_error(sql)  # DuckDB's parser says what is wrong most plainly
-    if syntax is not None:
-        message, offset = syntax
-        where = ""
-        if offset is not None:
-            row, col = line_column(sql, offset)
-            where = f" (line {row}, column {col})"
-        raise MeshkitError(f"query does not parse: {message}{where}", hint=_HINT)
     try:
         statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
     except sqlglot.ParseError as err:
+        syntax = duckdb_syntax_error(sql)  # DuckDB's parser says what is wrong most plainly
+        if syntax is not None:
+            message, offset = syntax
+            where = ""
+            if offset is not None:
+                row, col = line_column(sql, offset)
+                where = f" (line {row}, column {col})"
+            raise MeshkitError(f"query does not parse: {message}{where}", hint=_HINT) from err
         message, at_line, at_column = parse_error(err)
         where = f" (line {at_line}, column {at_column})" if at_line is not None else ""
         raise MeshkitError(f"query does not parse: {message}{where}", hint=_HINT) from err

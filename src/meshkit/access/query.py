@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -33,11 +35,12 @@ _VALUE_ERRORS = (
 
 @dataclass(frozen=True)
 class Source:
-    """One product as a query reads it: what the caller may see, from which files."""
+    """One product as a query reads it: what the caller may see, from which files, and the
+    `CREATE VIEW` that says so (see `view_sql`)."""
 
     view: ProductView
     snapshot: Snapshot
-    types: Mapping[str, str]  # the contract's column types (for columns an old version lacks)
+    sql: str
 
 
 def run(
@@ -50,61 +53,79 @@ def run(
     memory_limit: str | None = None,
 ) -> tuple[pa.Table, bool]:
     """The result (at most `max_rows` rows) and whether rows were cut off."""
-    con = duckdb.connect(":memory:")
-    try:
-        files = sorted({f for s in sources for f in list_files(s.snapshot.files)})
-        con.execute("SET allowed_paths = $1", [files])
-        con.execute("SET enable_external_access = false")
-        con.execute("SET autoinstall_known_extensions = false")
-        con.execute("SET autoload_known_extensions = false")
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            con.execute("SET memory_limit = $1", [memory_limit])
-        for source in sources:
-            domain = source.view.product.split(".", 1)[0]
-            con.execute(
-                exp.Create(
-                    this=exp.to_identifier(domain, quoted=True), kind="SCHEMA", exists=True
-                ).sql(dialect=DIALECT)
+    config: dict[str, Any] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    if threads:
+        config["threads"] = int(threads)
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    files = sorted({f for s in sources for f in list_files(s.snapshot.files)})
+    setup = [
+        # allowed_paths first: it cannot be changed once external access is off
+        exp.Set(
+            expressions=[
+                exp.SetItem(
+                    this=exp.EQ(
+                        this=exp.var("allowed_paths"),
+                        expression=exp.Array(expressions=[exp.Literal.string(f) for f in files]),
+                    )
+                )
+            ]
+        ).sql(dialect=DIALECT),
+        "SET enable_external_access = false",
+        *(
+            exp.Create(this=exp.to_identifier(d, quoted=True), kind="SCHEMA", exists=True).sql(
+                dialect=DIALECT
             )
-            con.execute(_view_sql(source))
-        con.execute("SET lock_configuration = true")
+            for d in sorted({s.view.product.split(".", 1)[0] for s in sources})
+        ),
+        *(s.sql for s in sources),
+        "SET lock_configuration = true",
+    ]
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        con.execute(";\n".join(setup))
         limited = exp.select(exp.Star()).from_(exp.paren(tree.copy()).as_("q")).limit(max_rows + 1)
         table = _fetch(con, limited.sql(dialect=DIALECT), timeout_s)
     finally:
-        con.close()
+        _CLOSER.submit(con.close)  # closing takes milliseconds: not on the caller's time
     if table.num_rows > max_rows:
         return table.slice(0, max_rows), True
     return table, False
 
 
-def _view_sql(source: Source) -> str:
-    present = {name.lower() for name in source.snapshot.schema.names}
+_CLOSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meshkit-duckdb-close")
+
+
+def view_sql(view: ProductView, snapshot: Snapshot, types: Mapping[str, str]) -> str:
+    """`CREATE VIEW <domain>.<name> AS SELECT <columns or masks> FROM read_parquet(<the
+    version's files>) WHERE <row filter>`; `types` are the contract's, for columns an older
+    version does not have."""
+    present = {name.lower() for name in snapshot.schema.names}
     projections: list[exp.Expr] = []
-    for column in source.view.columns:
+    for column in view.columns:
         if column.name.lower() in present:
             projections.append(exp.alias_(column.expression, column.name, quoted=True))
         else:  # an older version without this column: it was empty then
             projections.append(
-                exp.alias_(
-                    exp.cast(exp.Null(), source.types[column.name]), column.name, quoted=True
-                )
+                exp.alias_(exp.cast(exp.Null(), types[column.name]), column.name, quoted=True)
             )
     if not projections:
         raise AccessDenied(
-            f"you may see no column of {source.view.product}",
+            f"you may see no column of {view.product}",
             hint="request access to the columns you need",
         )
-    paths = list_files(source.snapshot.files)
+    paths = list_files(snapshot.files)
     if paths:
         query = exp.select(*projections).from_(table_function("read_parquet", paths, {}))
     else:  # a version with no rows: keep the columns and types
-        empty = empty_relation([(c, source.types[c]) for c in source.types])
+        empty = empty_relation(list(types.items()))
         query = exp.select(*projections).from_(exp.paren(empty).as_("e"))
-    if source.view.row_filter is not None:
-        query = query.where(source.view.row_filter.copy())
-    domain, name = source.view.product.split(".", 1)
+    if view.row_filter is not None:
+        query = query.where(view.row_filter.copy())
+    domain, name = view.product.split(".", 1)
     return create_view(name, query, schema=domain).sql(dialect=DIALECT)
 
 
@@ -123,6 +144,11 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa.Tab
         raise MeshkitError(
             f"the query failed on a value ({kind} error); values are not shown in errors",
             hint="guard the expression, e.g. with TRY_CAST or a CASE",
+        ) from err
+    except duckdb.IOException as err:  # its text names server paths
+        raise MeshkitError(
+            "the product's files could not be read (the version may have been vacuumed)",
+            hint="query the latest version, or ask the owners",
         ) from err
     except duckdb.PermissionException as err:
         raise AccessDenied("the query tried to reach outside the data products") from err

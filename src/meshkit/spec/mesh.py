@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,10 @@ class Product(Located):
     def folder(self) -> Path:
         return self.file.parent
 
-    @property
+    @cached_property
     def spec_hash(self) -> str:
-        """Changes when the spec or its transform code changes (not when comments do)."""
+        """Changes when the spec or its transform code changes (not when comments do). Specs
+        are not changed after loading, so it is computed once."""
         payload = json.dumps(to_plain(self.raw), sort_keys=True, default=str)
         digest = hashlib.sha256(payload.encode())
         if self.transform_text is not None:

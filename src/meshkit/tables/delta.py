@@ -10,6 +10,7 @@ the old version or the new one; orphaned staged files are removed by `vacuum`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class DeltaTables:
 
     def __init__(self, warehouse: Path) -> None:
         self.warehouse = warehouse
+        self._snapshots: dict[tuple[str, int], Snapshot] = {}
 
     def location(self, product_id: str, override: str | None = None) -> Path:
         if override:
@@ -86,11 +88,25 @@ class DeltaTables:
             raise
 
     def snapshot(self, table: Path, version: int | None = None) -> Snapshot | None:
+        """The files and schema of a version (default: the latest). A version never changes, so
+        it is remembered: reading it again costs a listing of the log, not a log replay."""
+        if version is None:
+            version = latest_version(table)
+            if version is None:
+                return None
+        key = (str(table), version)
+        cached = self._snapshots.get(key)
+        if cached is not None:
+            return cached
         dt = self.open(table, version)
         if dt is None:
             return None
         schema = pa.schema(dt.schema().to_arrow())
-        return Snapshot(uri=str(table), version=dt.version(), files=dt.file_uris(), schema=schema)
+        snap = Snapshot(uri=str(table), version=dt.version(), files=dt.file_uris(), schema=schema)
+        if len(self._snapshots) >= SNAPSHOT_CACHE:
+            self._snapshots.pop(next(iter(self._snapshots)))
+        self._snapshots[key] = snap
+        return snap
 
     def commit(
         self,
@@ -256,6 +272,20 @@ def staged_schema(stage: Path) -> pa.Schema:
     if first is None:
         raise FileNotFoundError(f"no staged files in {stage}")
     return pq.read_schema(first)
+
+
+SNAPSHOT_CACHE = 256
+
+
+def latest_version(table: Path) -> int | None:
+    """The newest committed version: the highest `NNN.json` in `_delta_log` (a commit creates
+    its file atomically, so one that is listed is complete). None when nothing was committed."""
+    try:
+        names = os.listdir(table / "_delta_log")
+    except OSError:
+        return None
+    versions = [int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()]
+    return max(versions) if versions else None
 
 
 def list_files(paths: Sequence[str]) -> list[str]:
