@@ -12,7 +12,9 @@ Anything else reaching a frontend is a bug in meshkit.
     ├── PolicyError          a `required` policy fails (validate and build refuse the product)
     ├── ConflictError        another build committed to the same table first
     ├── CatalogError         the catalog database cannot be opened or migrated
-    └── NotFoundError        an unknown product, domain or version was asked for
+    ├── NotFoundError        an unknown product, domain or version was asked for
+    ├── AuthError            no valid API token (HTTP 401)
+    └── AccessDenied         not allowed, or a query refused (HTTP 403)
 """
 
 from __future__ import annotations

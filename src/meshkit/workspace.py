@@ -17,7 +17,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from meshkit import governance
-from meshkit.access.audit import AuditLog, Verification, load_or_create_key
+from meshkit.access.audit import (
+    AuditLog,
+    Verification,
+    load_or_create_key,
+    load_public_key,
+    public_pem,
+)
 from meshkit.access.control import AccessControl
 from meshkit.access.identity import LOCAL
 from meshkit.build import contract, inputs, planner
@@ -622,6 +628,7 @@ class Workspace:
                 else f"domains: {', '.join(sorted(self.mesh.domains))}",
             )
         needle = (search or "").lower()
+        published = self.catalog.publications()
         rows = []
         for pid, product in sorted(self.mesh.products.items()):
             spec = product.spec
@@ -630,8 +637,7 @@ class Workspace:
             haystack = " ".join([pid, spec.description, *spec.tags]).lower()
             if needle and needle not in haystack:
                 continue
-            versions = self.catalog.versions(pid) if self._known(pid) else []
-            last = self.catalog.last_run(pid) if versions or self._known(pid) else None
+            newest, last = published.get(pid, (None, None))
             rows.append(
                 {
                     "id": pid,
@@ -641,8 +647,8 @@ class Workspace:
                     "owner": spec.owner.technical,
                     "description": spec.description,
                     "tags": list(spec.tags),
-                    "published": versions[0].delta_version if versions else None,
-                    "rows": versions[0].row_count if versions else None,
+                    "published": newest.delta_version if newest else None,
+                    "rows": newest.row_count if newest else None,
                     "last_run": last.status if last else None,
                 }
             )
@@ -687,9 +693,16 @@ class Workspace:
         key = load_or_create_key(self.mesh.resolve_path(settings.key_file))
         return AuditLog(self.catalog, key, checkpoint_every=settings.checkpoint_every)
 
-    def verify_audit(self) -> Verification:
-        """Check the audit log's hash chain and signatures (against the key file's public key)."""
-        return self.audit.verify()
+    def verify_audit(self, public_key: bytes | None = None) -> Verification:
+        """Check the audit log's hash chain and signatures: against `public_key` (PEM) when
+        given, a copy kept away from the catalog's writers; else the key file's own."""
+        if public_key is None:
+            return self.audit.verify()
+        return self.audit.verify(load_public_key(public_key))
+
+    def audit_public_key(self) -> bytes:
+        """The platform's audit public key as PEM: keep a copy to verify the log against."""
+        return public_pem(self.audit.public_key)
 
     def record(self, actor: str, action: str, subject: str = "", **detail: Any) -> None:
         """Append to the audit log (when `settings.audit.enabled`)."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from conftest import copy_mesh, run_cli
 
@@ -180,6 +182,28 @@ def test_request_approve_grants_revoke_then_audit(
     assert {"access.requested", "access.approved", "access.revoked", "build"} <= {
         e["action"] for e in lines
     }
+
+    code, pem, _ = run_cli(["audit", "key", "--mesh", mesh], capsys)
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+    (tmp_path / "audit.pub").write_text(pem)
+    code, out, _ = run_cli(
+        ["audit", "verify", "--public-key", str(tmp_path / "audit.pub"), "--mesh", mesh], capsys
+    )
+    assert code == 0
+    other = Ed25519PrivateKey.generate().public_key()
+    (tmp_path / "other.pub").write_bytes(
+        other.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    code, _, err = run_cli(
+        ["audit", "verify", "--public-key", str(tmp_path / "other.pub"), "--mesh", mesh], capsys
+    )
+    assert code == 1  # a log re-signed with another key does not pass against the kept copy
+    assert "not the verifying key" in err
+    code, _, err = run_cli(
+        ["audit", "verify", "--public-key", str(tmp_path / "nope.pub"), "--mesh", mesh], capsys
+    )
+    assert code == 2
+    assert "--public-key" in err
 
     engine = sqlalchemy.create_engine(f"sqlite:///{Path(mesh) / '.meshkit' / 'catalog.db'}")
     with engine.begin() as conn:

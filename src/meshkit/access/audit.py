@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
     load_pem_private_key,
+    load_pem_public_key,
 )
 
 from meshkit.catalog import Catalog
@@ -127,6 +128,27 @@ def _create_key(path: Path) -> Ed25519PrivateKey:
         ) from exc
     finally:
         temporary.unlink(missing_ok=True)
+    return key
+
+
+def public_pem(public_key: Ed25519PublicKey) -> bytes:
+    """The public key as PEM (SubjectPublicKeyInfo), for `openssl` or `load_public_key`."""
+    return public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM; MeshkitError when it is not one."""
+    try:
+        key = load_pem_public_key(pem)
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise MeshkitError(
+            "the public key is not a PEM public key",
+            hint="pass the file `meshkit audit key` wrote",
+        ) from err
+    if not isinstance(key, Ed25519PublicKey):
+        raise MeshkitError(
+            "the public key is not an Ed25519 key", hint="pass the file `meshkit audit key` wrote"
+        )
     return key
 
 

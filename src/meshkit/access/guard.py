@@ -29,7 +29,7 @@ DIALECT = "duckdb"
 _DENIED = re.compile(
     r"^(read_\w*|\w*_scan|glob|getenv|current_setting|getvariable|set_variable|duckdb_\w*"
     r"|pragma_\w*|query|query_table|sniff_csv|parquet_\w*|error|which_secret|load_\w*"
-    r"|install_\w*|json_execute_serialized_sql|\w*_metadata|\w*_file\w*|stats|version)$",
+    r"|install_\w*|json_execute_serialized_sql|\w*_metadata|\w*_file\w*|stats)$",
     re.IGNORECASE,
 )
 

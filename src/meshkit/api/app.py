@@ -161,8 +161,13 @@ def create_app(ws: Workspace) -> FastAPI:
     @app.get("/products/{product_id}/runs", tags=["discovery"])
     def runs(who: Who, product_id: str, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         ws.access.product(who, product_id)
-        rows = ws.catalog.runs(product_id, limit=offset + limit) if _known(ws, product_id) else []
-        return page([r.to_dict() for r in rows], limit, offset, total=None)
+        # one more than the page, to know whether another page follows
+        rows = (
+            ws.catalog.runs(product_id, limit=offset + limit + 1) if _known(ws, product_id) else []
+        )
+        listed = page([r.to_dict() for r in rows[: offset + limit]], limit, offset, total=None)
+        listed["next_offset"] = offset + limit if len(rows) > offset + limit else None
+        return listed
 
     @app.get("/products/{product_id}/quality", tags=["discovery"])
     def quality(who: Who, product_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any, Final
 from uuid import uuid4
 
 from alembic.util.exc import CommandError
-from sqlalchemy import URL, Engine, create_engine, delete, event, make_url, or_, select
+from sqlalchemy import URL, Engine, create_engine, delete, event, func, make_url, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
@@ -430,6 +430,41 @@ class Catalog(GovernanceRecords, AccessRecords, AuditRecords):
             query = query.where(Run.product_id == product_id)
         with self._session() as s:
             return [_run_record(r) for r in s.scalars(query)]
+
+    def publications(self) -> dict[str, tuple[VersionRecord | None, RunRecord | None]]:
+        """Per product: its newest published version and its newest run, in two queries (a
+        listing of a thousand products must not cost a thousand round trips)."""
+        newest_version = (
+            select(ProductVersion.product_id, func.max(ProductVersion.delta_version).label("v"))
+            .group_by(ProductVersion.product_id)
+            .subquery()
+        )
+        newest_run = (
+            select(Run.product_id, func.max(Run.started_at).label("at"))
+            .group_by(Run.product_id)
+            .subquery()
+        )
+        out: dict[str, tuple[VersionRecord | None, RunRecord | None]] = {}
+        with self._session() as s:
+            for version in s.scalars(
+                select(ProductVersion).join(
+                    newest_version,
+                    (ProductVersion.product_id == newest_version.c.product_id)
+                    & (ProductVersion.delta_version == newest_version.c.v),
+                )
+            ):
+                out[version.product_id] = (_version_record(version), None)
+            for run in s.scalars(
+                select(Run)
+                .join(
+                    newest_run,
+                    (Run.product_id == newest_run.c.product_id)
+                    & (Run.started_at == newest_run.c.at),
+                )
+                .order_by(Run.id)
+            ):
+                out[run.product_id] = (out.get(run.product_id, (None, None))[0], _run_record(run))
+        return out
 
     def last_run(self, product_id: str) -> RunRecord | None:
         found = self.runs(product_id, limit=1)

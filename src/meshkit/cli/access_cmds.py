@@ -203,10 +203,28 @@ def access_grants(who: AsOption, mesh: MeshOption = None, as_json: JsonOption = 
 
 
 @audit_app.command("verify")
-def audit_verify(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
+def audit_verify(
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="Verify against this copy of the public key (PEM), not the key file's.",
+        ),
+    ] = None,
+    mesh: MeshOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Check the hash chain and signatures; name the first bad entry (exit 1 if any)."""
+    pem = None
+    if public_key is not None:
+        try:
+            pem = public_key.read_bytes()
+        except OSError as err:
+            raise typer.BadParameter(
+                f"cannot read {public_key}: {err.strerror}", param_hint="--public-key"
+            ) from err
     with Workspace.open(mesh) as ws:
-        result = ws.verify_audit()
+        result = ws.verify_audit(pem)
     if as_json:
         render.print_json(dict(result.__dict__))
     elif result.ok:
@@ -217,6 +235,14 @@ def audit_verify(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
         render.err.print(f"[bold red]audit log tampered[/bold red]: {result.problem}")
     if not result.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("key")
+def audit_key(mesh: MeshOption = None) -> None:
+    """Print the platform's audit public key (PEM): keep a copy where the catalog's writers
+    cannot change it, and verify with --public-key."""
+    with Workspace.open(mesh) as ws:
+        sys.stdout.write(ws.audit_public_key().decode())
 
 
 @audit_app.command("export")

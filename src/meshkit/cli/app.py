@@ -296,7 +296,13 @@ def query(
                 "--server needs a token (or MESHKIT_TOKEN)", param_hint="--token"
             )
         with connect(server, token) as client:
-            table = client.query(sql, max_rows=limit).table
+            result = client.query(sql, max_rows=limit)
+        table = result.table
+        if result.truncated:
+            render.err.print(
+                f"showing the first {table.num_rows} rows: the server caps results "
+                "(access.max_rows); aggregate, or narrow the query"
+            )
     else:
         with _workspace(mesh) as ws:
             table = ws.query(sql, limit=limit)
