@@ -398,3 +398,22 @@ def test_real_uvicorn_and_the_python_client(ws: Workspace, mesh_root: Path) -> N
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_quality_details_and_run_errors_stay_in_the_owning_domain(
+    ws: Workspace, client: TestClient
+) -> None:
+    """Measured values, messages and failing rows are unmasked data: only members see them."""
+    consumer, owner = auth(token(ws, CONSUMER)), auth(token(ws, OWNER))
+    outside = client.get(f"/products/{C}/quality", headers=consumer).json()["checks"]
+    inside = client.get(f"/products/{C}/quality", headers=owner).json()["checks"]
+    assert outside
+    assert len(outside) == len(inside)
+    assert all(
+        set(c) == {"check_name", "check_type", "column", "severity", "passed"} for c in outside
+    )
+    assert any("measured" in c for c in inside)
+    runs_outside = client.get(f"/products/{C}/runs", headers=consumer).json()["items"]
+    runs_inside = client.get(f"/products/{C}/runs", headers=owner).json()["items"]
+    assert all("host" not in r and "error" not in r for r in runs_outside)
+    assert all("host" in r for r in runs_inside)

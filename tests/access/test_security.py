@@ -155,6 +155,24 @@ REFUSED = {
     "delete": f"delete from {C}",
     "create": "create table x as select 1",
     "query-function": "select * from query('select 1')",
+    # found in review: quoted names, LATERAL table functions, CTE names out of scope, macros
+    "lateral-quoted-query": f"""select q.* from (select 1 from {C} limit 1) c,
+        lateral "query"('select * from read_parquet(current_setting(''allowed_paths''))') q""",
+    "quoted-current-setting": """select "current_setting"('allowed_paths')""",
+    "quoted-error": f"""select count(*) from {C} where case when region = 'ASIA' then "error"('x') end""",
+    "quoted-stats": f"""select "stats"(nation) from {C}""",
+    "mixed-case-getenv": "select GetEnv('HOME')",
+    "lateral-duckdb-settings": f'select * from {C} c, lateral "duckdb_settings"() s',
+    "lateral-glob": f"select * from {C} c, lateral glob('/*') g",
+    "cte-out-of-scope-system-view": f"""select (select count(*) from {C}) c, sql from duckdb_views
+        where exists (with duckdb_views as (select 1) select 1 from duckdb_views)""",
+    "cte-out-of-scope-file": f"""select * from "/etc/passwd"
+        where exists (with "/etc/passwd" as (select 1) select 1) and (select count(*) from {C}) > 0""",
+    "pg-get-viewdef": f"select pg_get_viewdef(1) from {C}",
+    "current-query": "select current_query()",
+    "sleep": f"select sleep_ms(10) from {C}",
+    "unterminated-string": "select 'abc",
+    "deep-nesting": "select " + "(" * 3000 + "1" + ")" * 3000,
 }
 
 
@@ -309,3 +327,47 @@ def test_a_slow_query_is_cancelled(granted: Workspace) -> None:
     assert isinstance(tree, exp.Query)
     with pytest.raises(MeshkitError, match=r"cancelled after 0\.5 s"):
         query.run(tree, [], max_rows=10, timeout_s=0.5)
+
+
+def test_hidden_products_answer_like_missing_ones_in_queries(granted: Workspace) -> None:
+    """No oracle: CTE names, denied functions and version checks on a hidden product answer
+    as for a product that does not exist."""
+    import dataclasses as dc
+
+    ws = granted
+    product = ws.mesh.products["supply.suppliers"]
+    hidden = dc.replace(
+        product, spec=product.spec.model_copy(update={"classification": "restricted"})
+    )
+    ws.mesh.products["supply.suppliers"] = hidden
+    caller = ws.access.caller(CONSUMER)
+    try:
+        for present, missing in [
+            (
+                "select getenv('x') from supply.suppliers",
+                "select getenv('x') from supply.supplierz",
+            ),
+            ("select 1 from supply.suppliers", "select 1 from supply.supplierz"),
+        ]:
+            with pytest.raises(MeshkitError) as a:
+                ws.access.query(caller, present)
+            with pytest.raises(MeshkitError) as b:
+                ws.access.query(caller, missing)
+            assert str(a.value).replace("suppliers", "X") == str(b.value).replace("supplierz", "X")
+        # a CTE may carry a hidden product's name: refusing it would reveal the product
+        table = ws.access.query(
+            caller, "with suppliers as (select 1 as x) select x from suppliers"
+        ).table
+        assert table.num_rows == 1
+    finally:
+        ws.mesh.products["supply.suppliers"] = product
+
+
+def test_a_query_that_breaks_the_parser_is_audited_and_refused(granted: Workspace) -> None:
+    caller = granted.access.caller(CONSUMER)
+    for sql in ("select 'abc", "select " + "(" * 3000 + "1" + ")" * 3000):
+        with pytest.raises(MeshkitError):
+            granted.access.query(caller, sql)
+        last = granted.catalog.audit_entries()[-1]
+        assert last.action == "query"
+        assert last.detail["decision"] == "refused"

@@ -7,6 +7,7 @@ change and every query (allowed or refused) is recorded in the audit log through
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,6 +67,7 @@ class AccessControl:
         self.threads = threads
         self.memory_limit = memory_limit
         self._views: dict[tuple[Any, ...], Source] = {}
+        self._views_lock = threading.Lock()
 
     # -- identities and tokens -------------------------------------------------------------
 
@@ -335,7 +337,8 @@ class AccessControl:
             limit = min(max_rows or settings.max_rows, settings.max_rows)
         products: tuple[str, ...] = ()
         try:
-            checked = guard.check(sql, set(self.mesh.products))
+            # only what the caller can see: a hidden product must answer like a missing one
+            checked = guard.check(sql, {p.id for p in self.visible_products(caller)})
             products = checked.products
             if version is not None and len(products) != 1:
                 raise MeshkitError(
@@ -359,6 +362,16 @@ class AccessControl:
                 sql=sql,
                 decision="refused",
                 error=err.message,
+            )
+            raise
+        except Exception as err:  # a bug: still on the record, as failed
+            self.record(
+                caller.name,
+                "query",
+                ",".join(products),
+                sql=sql,
+                decision="failed",
+                error=type(err).__name__,
             )
             raise
         masked = {s.view.product: s.view.masked for s in sources if s.view.masked}
@@ -417,15 +430,17 @@ class AccessControl:
             snapshot.uri,
             snapshot.version,
         )
-        source = self._views.get(key)
+        with self._views_lock:
+            source = self._views.get(key)
         if source is None:
             classes = column_classes(self.mesh, product)
             view = masking.product_view(caller, product, classes, granted)
             types = {c.name: c.type for c in product.spec.schema_.columns}
             source = Source(view=view, snapshot=snapshot, sql=view_sql(view, snapshot, types))
-            if len(self._views) >= VIEW_CACHE:
-                self._views.pop(next(iter(self._views)))
-            self._views[key] = source
+            with self._views_lock:  # the API server queries from several threads
+                if len(self._views) >= VIEW_CACHE:
+                    self._views.pop(next(iter(self._views)))
+                self._views[key] = source
         return source
 
     def _version_at(self, pid: str, as_of: datetime) -> int:

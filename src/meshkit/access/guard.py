@@ -1,37 +1,72 @@
 """What a consumer's SQL may be: one SELECT (CTEs, subqueries, UNION allowed) over products.
 
-Checked on sqlglot's AST before DuckDB sees anything, and again by DuckDB's own lock-down
-(external access off, configuration locked; see `query.py`): either alone refuses file reads.
+Checked on sqlglot's AST before DuckDB sees anything; DuckDB then runs sqlglot's rendering of
+that same AST (not the text as sent) with external access off and its configuration locked
+(see `query.py`).
 
-Refused: any statement that is not a query (ATTACH, COPY, INSTALL, LOAD, PRAGMA, SET, DDL,
-DML, EXPLAIN, DESCRIBE, SUMMARIZE); table functions and file paths in FROM (`read_csv(...)`,
-`'/etc/passwd'`, globs); tables that are not `<domain>.<product>` (system catalogs,
-`information_schema`, `duckdb_*`); CTEs named like a product or domain (no shadowing); and
-functions that read the environment, files or settings, or raise on purpose (`error()`:
-an oracle on rows a filter hides).
+* The statement is one query: no ATTACH, COPY, INSTALL, LOAD, PRAGMA, SET, DDL, DML, EXPLAIN,
+  DESCRIBE, SUMMARIZE.
+* Every FROM item is a product the caller can see (`<domain>.<product>`), a subquery, or a CTE
+  *in scope where it is used* (resolved per scope, as DuckDB does: a name that matches a CTE
+  elsewhere in the query is not a CTE here). No table functions anywhere, LATERAL included; no
+  file paths, system catalogs (`information_schema`, `duckdb_*`, `pg_catalog`).
+* CTEs are not named like a product or domain the caller can see (no shadowing).
+* Every function is one DuckDB knows as a scalar, aggregate or window function or a macro of
+  its `main` schema that does not read the catalog (an allowlist taken from DuckDB itself, so a
+  quoted or re-cased name is the same name), minus those that read settings, variables or the
+  environment, sleep, or raise on purpose (`error()`: an oracle on rows a filter hides).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
+import duckdb
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import build_scope
 
 from meshkit.errors import AccessDenied, MeshkitError
 from meshkit.spec.validate import duckdb_syntax_error, line_column, parse_error
 
 DIALECT = "duckdb"
 
-# Functions a query may not call. Table functions cannot appear at all (FROM items must be
-# products); these are the scalar ones that reach outside the data or leak through errors.
+# Known functions a query still may not call: they reach outside the data (settings,
+# variables, environment, files, the catalog), sleep, or leak through errors or statistics.
 _DENIED = re.compile(
-    r"^(read_\w*|\w*_scan|glob|getenv|current_setting|getvariable|set_variable|duckdb_\w*"
-    r"|pragma_\w*|query|query_table|sniff_csv|parquet_\w*|error|which_secret|load_\w*"
-    r"|install_\w*|json_execute_serialized_sql|\w*_metadata|\w*_file\w*|stats)$",
+    r"^(read_\w*|\w*_scan|glob|getenv|current_(setting|query|database|schema|schemas|catalog|role|user)"
+    r"|getvariable|set_variable|duckdb_\w*|pragma_\w*|query|query_table|sniff_csv|parquet_\w*"
+    r"|error|which_secret|load_\w*|install_\w*|json_execute_serialized_sql|\w*_metadata"
+    r"|\w*_file\w*|stats|sleep_ms|pg_\w*|\w*_privilege|\w*_description|has_\w*|enable_\w*"
+    r"|disable_\w*|checkpoint|\w*external_resource\w*|\w*_secret\w*|\w*_log\w*|version"
+    r"|platform|txid_current|current_localtime)$",
     re.IGNORECASE,
 )
+# A macro whose body reads the catalog or runs a query is not a plain function
+_CATALOG_MACRO = re.compile(r"select|duckdb_|information_schema|current_|pg_|query", re.IGNORECASE)
+
+
+@cache
+def allowed_functions() -> frozenset[str]:
+    """Lower-case names of the functions queries may call, from DuckDB's own catalog."""
+    con = duckdb.connect(":memory:")
+    try:
+        rows = con.execute(
+            "SELECT function_name, function_type, coalesce(macro_definition, '') "
+            "FROM duckdb_functions() WHERE schema_name = 'main' "
+            "AND function_type IN ('scalar', 'aggregate', 'window', 'macro')"
+        ).fetchall()
+    finally:
+        con.close()
+    return frozenset(
+        str(name).lower()
+        for name, kind, body in rows
+        if not _DENIED.match(str(name))
+        and not (kind == "macro" and _CATALOG_MACRO.search(str(body)))
+    )
 
 
 @dataclass(frozen=True)
@@ -43,13 +78,16 @@ class Checked:
 
 
 def check(sql: str, products: set[str]) -> Checked:
-    """Parse and check a consumer's query; MeshkitError (bad SQL) or AccessDenied (refused)."""
+    """Parse and check a consumer's query against the products the caller can see;
+    MeshkitError (bad SQL) or AccessDenied (refused)."""
     tree = _parse(sql)
     if not isinstance(tree, exp.Query):
         raise AccessDenied(
             f"only a single SELECT is accepted, not {_kind(tree)}",
             hint="products are read-only; write one SELECT (WITH ... and UNION allowed)",
         )
+    for node in tree.find_all(exp.Command, exp.Pragma, exp.Set, exp.Use, exp.Describe):
+        raise AccessDenied(f"{_kind(node)} is not allowed in queries")
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     names = {p.split(".", 1)[1].lower() for p in products} | {
         p.split(".", 1)[0].lower() for p in products
@@ -59,26 +97,58 @@ def check(sql: str, products: set[str]) -> Checked:
             f"the CTE {cte!r} has the name of a product or domain",
             hint="rename the CTE: a CTE may not shadow a data product",
         )
-    read: list[str] = []
-    for table in tree.find_all(exp.Table):
-        read.append(_product_of(table, ctes, products))
     name = denied_function(tree)
     if name is not None:
         raise AccessDenied(
             f"function {name}() is not allowed in queries",
-            hint="queries compute over products only: no files, settings or environment",
+            hint="queries compute over products only: no files, settings, catalog or environment",
         )
-    for node in tree.find_all(exp.Command, exp.Pragma, exp.Set, exp.Use):
-        raise AccessDenied(f"{_kind(node)} is not allowed in queries")
-    return Checked(tree=tree, products=tuple(sorted({p for p in read if p})))
+    for lateral in tree.find_all(exp.Lateral):
+        if not isinstance(lateral.this, exp.Query | exp.Subquery | exp.Unnest):
+            raise AccessDenied(
+                "LATERAL may join a subquery or UNNEST only, not a table function",
+                hint=_HINT,
+            )
+    read = _tables(tree, products)
+    return Checked(tree=tree, products=tuple(sorted(read)))
+
+
+def _tables(tree: exp.Query, products: set[str]) -> set[str]:
+    """The products a query reads; refuse any FROM item that is neither a product nor a CTE
+    in scope where it is used."""
+    try:
+        root = build_scope(tree)
+    except (SqlglotError, RecursionError) as err:
+        raise AccessDenied("the query's structure cannot be checked", hint=_HINT) from err
+    in_scope: set[int] = set()  # Table nodes that name a CTE visible where they are
+    for scope in root.traverse() if root is not None else []:
+        visible = {name.lower() for name in scope.cte_sources}
+        for table in scope.tables:
+            if not table.db and not table.args.get("catalog") and table.name.lower() in visible:
+                in_scope.add(id(table))
+    read: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        if id(table) in in_scope and isinstance(table.this, exp.Identifier):
+            continue
+        read.add(_product_of(table, products))
+    return read
 
 
 def denied_function(tree: exp.Expr) -> str | None:
-    """The first function in `tree` that queries may not call, lower-cased."""
+    """The first function in `tree` that queries may not call, lower-cased.
+
+    Functions sqlglot does not model (`exp.Anonymous`) must be in `allowed_functions()`;
+    modelled ones are standard functions, checked against the deny list by DuckDB name."""
+    allowed = allowed_functions()
     for node in tree.find_all(exp.Func):
-        name = str(node.this) if isinstance(node, exp.Anonymous) else node.sql_name()
-        if _DENIED.match(name):
-            return name.lower()
+        if isinstance(node, exp.Anonymous):
+            name = node.name.lower()  # the identifier without quotes: DuckDB ignores case
+            if name not in allowed:
+                return name
+        else:
+            name = node.sql_name().lower()
+            if _DENIED.match(name):
+                return name
     return None
 
 
@@ -87,6 +157,10 @@ def _parse(sql: str) -> exp.Expr:
         raise MeshkitError("the query is empty", hint="send one SELECT over <domain>.<product>")
     try:
         statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
+    except RecursionError as err:
+        raise AccessDenied("the query is nested too deeply to be checked", hint=_HINT) from err
+    except sqlglot.errors.TokenError as err:
+        raise MeshkitError(f"query does not parse: {err}", hint=_HINT) from err
     except sqlglot.ParseError as err:
         syntax = duckdb_syntax_error(sql)  # DuckDB's parser says what is wrong most plainly
         if syntax is not None:
@@ -104,15 +178,13 @@ def _parse(sql: str) -> exp.Expr:
     return statements[0]
 
 
-def _product_of(table: exp.Table, ctes: set[str], products: set[str]) -> str:
-    """The product a FROM item names ('' for a CTE reference); refuse anything else."""
+def _product_of(table: exp.Table, products: set[str]) -> str:
+    """The product a FROM item names; refuse anything else."""
     if not isinstance(table.this, exp.Identifier) or table.args.get("catalog"):
         raise AccessDenied(
             f"'{table.sql(dialect=DIALECT)}' is not a data product: queries read products only",
             hint=_HINT,
         )
-    if not table.db and table.name.lower() in ctes:
-        return ""
     # DuckDB's names are case-insensitive, and product ids are lower-case
     pid = (f"{table.db}.{table.name}" if table.db else table.name).lower()
     if pid not in products:

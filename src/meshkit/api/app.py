@@ -21,6 +21,8 @@ from meshkit.errors import AccessDenied, MeshkitError
 from meshkit.workspace import Workspace
 
 MAX_PAGE = 500
+_PRIVATE_RUN_FIELDS = frozenset({"error", "host", "pid"})
+_PUBLIC_CHECK_FIELDS = frozenset({"check_name", "check_type", "column", "severity", "passed"})
 
 
 class _Body(BaseModel):
@@ -160,25 +162,38 @@ def create_app(ws: Workspace) -> FastAPI:
 
     @app.get("/products/{product_id}/runs", tags=["discovery"])
     def runs(who: Who, product_id: str, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-        ws.access.product(who, product_id)
+        """Outside the owning domain, without error texts, hosts and process ids."""
+        p = ws.access.product(who, product_id)
         # one more than the page, to know whether another page follows
         rows = (
             ws.catalog.runs(product_id, limit=offset + limit + 1) if _known(ws, product_id) else []
         )
-        listed = page([r.to_dict() for r in rows[: offset + limit]], limit, offset, total=None)
+        member = who.trusted or p.domain in who.domains
+        shown = [
+            r.to_dict()
+            if member
+            else {k: v for k, v in r.to_dict().items() if k not in _PRIVATE_RUN_FIELDS}
+            for r in rows[: offset + limit]
+        ]
+        listed = page(shown, limit, offset, total=None)
         listed["next_offset"] = offset + limit if len(rows) > offset + limit else None
         return listed
 
     @app.get("/products/{product_id}/quality", tags=["discovery"])
     def quality(who: Who, product_id: str) -> dict[str, Any]:
-        ws.access.product(who, product_id)
+        """Members of the owning domain see measured values, messages and failing rows;
+        everyone else sees which checks passed (those details are unmasked, unfiltered data)."""
+        p = ws.access.product(who, product_id)
         run = ws.catalog.last_run(product_id) if _known(ws, product_id) else None
         results = ws.catalog.quality(run.id) if run is not None else []
-        return {
-            "product": product_id,
-            "run": run.id if run else None,
-            "checks": [r.to_dict() for r in results],
-        }
+        member = who.trusted or p.domain in who.domains
+        checks = [
+            r.to_dict()
+            if member
+            else {k: v for k, v in r.to_dict().items() if k in _PUBLIC_CHECK_FIELDS}
+            for r in results
+        ]
+        return {"product": product_id, "run": run.id if run else None, "checks": checks}
 
     @app.get("/products/{product_id}/lineage", tags=["discovery"])
     def lineage(who: Who, product_id: str) -> dict[str, Any]:
