@@ -20,22 +20,13 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from meshkit.errors import (
-    AccessDenied,
-    AuthError,
-    CatalogError,
-    ConflictError,
-    MeshkitError,
-    NotFoundError,
-)
+from meshkit.errors import HTTP_STATUS, MeshkitError
 
-_ERRORS: dict[int, type[MeshkitError]] = {
-    401: AuthError,
-    403: AccessDenied,
-    404: NotFoundError,
-    409: ConflictError,
-    503: CatalogError,
-}
+# 422 (a spec or a request body the server refused) comes back as a plain MeshkitError
+_ERRORS: dict[int, type[MeshkitError]] = {}
+for _cls, _status, _ in HTTP_STATUS:
+    if _status != 422:
+        _ERRORS.setdefault(_status, _cls)
 
 
 @dataclass(frozen=True)

@@ -225,3 +225,15 @@ class AccessDenied(MeshkitError):
     Messages never say whether a product the caller cannot see exists."""
 
     exit_code = 9
+
+
+# How the API answers each error, most specific first; the Python client maps them back.
+HTTP_STATUS: list[tuple[type[MeshkitError], int, str]] = [
+    (AuthError, 401, "unauthenticated"),
+    (AccessDenied, 403, "access_denied"),
+    (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
+    (SpecError, 422, "invalid_spec"),
+    (CatalogError, 503, "catalog_unavailable"),
+    (MeshkitError, 400, "bad_request"),
+]

@@ -354,24 +354,15 @@ class AccessControl:
                 threads=self.threads,
                 memory_limit=self.memory_limit,
             )
-        except MeshkitError as err:
+        except Exception as err:  # refused (a MeshkitError), or a bug: on the record either way
+            refused = isinstance(err, MeshkitError)
             self.record(
                 caller.name,
                 "query",
                 ",".join(products),
                 sql=sql,
-                decision="refused",
-                error=err.message,
-            )
-            raise
-        except Exception as err:  # a bug: still on the record, as failed
-            self.record(
-                caller.name,
-                "query",
-                ",".join(products),
-                sql=sql,
-                decision="failed",
-                error=type(err).__name__,
+                decision="refused" if refused else "failed",
+                error=err.message if isinstance(err, MeshkitError) else type(err).__name__,
             )
             raise
         masked = {s.view.product: s.view.masked for s in sources if s.view.masked}

@@ -13,28 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from meshkit.errors import (
-    AccessDenied,
-    AuthError,
-    CatalogError,
-    ConflictError,
-    MeshkitError,
-    NotFoundError,
-    SpecError,
-)
+from meshkit.errors import HTTP_STATUS, MeshkitError, SpecError
 
 log = logging.getLogger("meshkit.api")
 
-# most specific first
-_STATUS: list[tuple[type[MeshkitError], int, str]] = [
-    (AuthError, 401, "unauthenticated"),
-    (AccessDenied, 403, "access_denied"),
-    (NotFoundError, 404, "not_found"),
-    (ConflictError, 409, "conflict"),
-    (SpecError, 422, "invalid_spec"),
-    (CatalogError, 503, "catalog_unavailable"),
-    (MeshkitError, 400, "bad_request"),
-]
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -55,7 +37,7 @@ def body(
 def install(app: FastAPI) -> None:
     @app.exception_handler(MeshkitError)
     async def meshkit_error(_: Request, err: MeshkitError) -> JSONResponse:
-        status, code = next((s, c) for cls, s, c in _STATUS if isinstance(err, cls))
+        status, code = next((s, c) for cls, s, c in HTTP_STATUS if isinstance(err, cls))
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         problems = [p.to_dict() for p in err.problems] if isinstance(err, SpecError) else None
         extra = {"problems": problems} if problems else {}

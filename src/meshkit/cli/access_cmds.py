@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from meshkit.access.identity import LOCAL
+from meshkit.catalog.access import RequestRecord
 from meshkit.cli import render
 from meshkit.spec.models import parse_duration
 from meshkit.workspace import Workspace
@@ -153,45 +154,46 @@ def access_pending(who: AsOption, mesh: MeshOption = None, as_json: JsonOption =
     _rows(rows, REQUEST_COLUMNS, "pending requests", as_json)
 
 
+RequestArg = Annotated[str, typer.Argument(help="The request's id.")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why; kept with the decision.")]
+
+
 @access_app.command("approve")
 def access_approve(
-    request_id: Annotated[str, typer.Argument()],
-    who: AsOption,
-    reason: Annotated[str | None, typer.Option()] = None,
-    mesh: MeshOption = None,
+    request_id: RequestArg, who: AsOption, reason: ReasonOption = None, mesh: MeshOption = None
 ) -> None:
     """Approve a pending request (owners of the product's domain only)."""
-    with Workspace.open(mesh) as ws:
-        record = ws.access.approve(ws.access.caller(who), request_id, reason)
+    record = _decide("approve", request_id, who, reason, mesh)
     render.out.print(
-        f"approved {record.id}: {record.consumer} may read {record.product_id} until {record.ends_at:%Y-%m-%d}"
+        f"approved {record.id}: {record.consumer} may read {record.product_id} "
+        f"until {record.ends_at:%Y-%m-%d}"
     )
 
 
 @access_app.command("deny")
 def access_deny(
-    request_id: Annotated[str, typer.Argument()],
-    who: AsOption,
-    reason: Annotated[str | None, typer.Option()] = None,
-    mesh: MeshOption = None,
+    request_id: RequestArg, who: AsOption, reason: ReasonOption = None, mesh: MeshOption = None
 ) -> None:
     """Deny a pending request."""
-    with Workspace.open(mesh) as ws:
-        record = ws.access.deny(ws.access.caller(who), request_id, reason)
+    record = _decide("deny", request_id, who, reason, mesh)
     render.out.print(f"denied {record.id} ({record.consumer} on {record.product_id})")
 
 
 @access_app.command("revoke")
 def access_revoke(
-    request_id: Annotated[str, typer.Argument()],
-    who: AsOption,
-    reason: Annotated[str | None, typer.Option()] = None,
-    mesh: MeshOption = None,
+    request_id: RequestArg, who: AsOption, reason: ReasonOption = None, mesh: MeshOption = None
 ) -> None:
     """Revoke a grant at once."""
-    with Workspace.open(mesh) as ws:
-        record = ws.access.revoke(ws.access.caller(who), request_id, reason)
+    record = _decide("revoke", request_id, who, reason, mesh)
     render.out.print(f"revoked {record.id} ({record.consumer} on {record.product_id})")
+
+
+def _decide(
+    action: str, request_id: str, who: str, reason: str | None, mesh: Path | None
+) -> RequestRecord:
+    with Workspace.open(mesh) as ws:
+        decide = {"approve": ws.access.approve, "deny": ws.access.deny, "revoke": ws.access.revoke}
+        return decide[action](ws.access.caller(who), request_id, reason)
 
 
 @access_app.command("grants")
