@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 import meshkit
 from meshkit.access.identity import LOCAL
 from meshkit.api import create_app
-from meshkit.errors import AccessDenied, AuthError
+from meshkit.errors import AccessDenied, AuthError, MeshkitError
 from meshkit.workspace import Workspace
 
 CONSUMER = "lena.schmidt@example.com"
@@ -394,6 +394,8 @@ def test_real_uvicorn_and_the_python_client(ws: Workspace, mesh_root: Path) -> N
                 consumer.query(f"select count(*) from {C}")
             with pytest.raises(AuthError):
                 stranger.products()
+            with pytest.raises(MeshkitError, match="purpose"):  # a 422, as a plain error
+                consumer.request_access(C, purpose="short", until=date.today())
         assert ws.verify_audit().ok
     finally:
         server.terminate()
