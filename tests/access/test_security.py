@@ -173,6 +173,26 @@ REFUSED = {
     "sleep": f"select sleep_ms(10) from {C}",
     "unterminated-string": "select 'abc",
     "deep-nesting": "select " + "(" * 3000 + "1" + ")" * 3000,
+    # found in the second review: text sqlglot prints differently from what it parsed
+    "date-add-unit-injection": f"""select (select count(*) from {C}) as n, date_add(current_date, 1,
+        'day, r.customer_name from read_parquet(current_setting(''allowed_paths'')) AS r')""",
+    "struct-insert-injection": f"""select (select count(*) from {C}) as n, object_insert({{'a': 1}},
+        'b := 1) AS s, r.* FROM read_parquet(current_setting(''allowed_paths'')) AS r) AS q --', 2)""",
+    "collate-injection": f"""select (select count(*) from {C}) as n, collate('x',
+        'nocase, r.* FROM read_parquet(current_setting(''allowed_paths'')) AS r')""",
+    "cast-type-injection": f"select (select count(*) from {C}) as n, 1::"
+    + "\"oid) AS k, r.* FROM read_parquet(current_setting('allowed_paths')) AS r WHERE (TRUE\"",
+    "anonymous-agg-func": f"select anonymous_agg_func('current_setting', 'allowed_paths') from {C}",
+    "second-statement": f"""select (select count(*) from {C}) as n, object_insert({{'a': 1}},
+        'b := 1)) AS q; SELECT current_setting(''allowed_paths'') AS p --', 2)""",
+    "recursive-cte-anchor": f"""with recursive duckdb_views as (select * from duckdb_views
+        union all select * from duckdb_views where false)
+        select sql from duckdb_views where (select count(*) from {C}) > 0""",
+    "summarize-file-subquery": f"select * from (summarize '/etc/passwd') s where (select count(*) from {C}) > 0",
+    "json-serialize-plan": f"select json_serialize_plan('select current_setting(''allowed_paths'')') from {C}",
+    "version": "select version()",
+    "quoted-dotted-name": f'select count(*) from "{C}"',
+    "at-version": f"select * from {C} at (version => 0)",
 }
 
 
@@ -291,8 +311,6 @@ def test_a_column_needing_a_mask_without_one_refuses(granted: Workspace) -> None
 def test_duckdb_itself_refuses_files_even_past_the_guard(granted: Workspace) -> None:
     """Defence in depth: SQL that skipped the AST guard still cannot read a file, attach,
     install or change a setting in the query's DuckDB."""
-    import sqlglot
-    from sqlglot import exp
 
     from meshkit.access import query
     from meshkit.access.masking import product_view
@@ -311,22 +329,16 @@ def test_duckdb_itself_refuses_files_even_past_the_guard(granted: Workspace) -> 
         f"select * from read_parquet('{list_files(snapshot.files)[0]}/../../*')",
         "select * from glob('/tmp/*')",
     ):
-        tree = sqlglot.parse_one(sql, dialect="duckdb")
-        assert isinstance(tree, exp.Query)
         with pytest.raises(MeshkitError):
-            query.run(tree, [source], max_rows=10, timeout_s=10)
+            query.run(sql, [source], max_rows=10, timeout_s=10)
 
 
 def test_a_slow_query_is_cancelled(granted: Workspace) -> None:
-    import sqlglot
-    from sqlglot import exp
 
     from meshkit.access import query
 
-    tree = sqlglot.parse_one("select count(*) from range(100000000000) a", dialect="duckdb")
-    assert isinstance(tree, exp.Query)
     with pytest.raises(MeshkitError, match=r"cancelled after 0\.5 s"):
-        query.run(tree, [], max_rows=10, timeout_s=0.5)
+        query.run("select count(*) from range(100000000000) a", [], max_rows=10, timeout_s=0.5)
 
 
 def test_hidden_products_answer_like_missing_ones_in_queries(granted: Workspace) -> None:

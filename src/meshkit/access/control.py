@@ -338,7 +338,8 @@ class AccessControl:
         products: tuple[str, ...] = ()
         try:
             # only what the caller can see: a hidden product must answer like a missing one
-            checked = guard.check(sql, {p.id for p in self.visible_products(caller)})
+            visible = {p.id for p in self.visible_products(caller)}
+            checked = guard.check(sql, visible)
             products = checked.products
             if version is not None and len(products) != 1:
                 raise MeshkitError(
@@ -347,7 +348,7 @@ class AccessControl:
                 )
             sources = [self._source(caller, pid, version, as_of) for pid in products]
             table, truncated = run(
-                checked.tree,
+                guard.render(checked, limit, visible),
                 sources,
                 max_rows=limit,
                 timeout_s=settings.query_timeout.total_seconds(),

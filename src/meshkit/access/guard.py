@@ -30,7 +30,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import build_scope
 
 from meshkit.errors import AccessDenied, MeshkitError
-from meshkit.spec.validate import duckdb_syntax_error, line_column, parse_error
+from meshkit.spec.validate import duckdb_parse, duckdb_syntax_error, line_column, parse_error
 
 DIALECT = "duckdb"
 
@@ -42,7 +42,8 @@ _DENIED = re.compile(
     r"|error|which_secret|load_\w*|install_\w*|json_execute_serialized_sql|\w*_metadata"
     r"|\w*_file\w*|stats|sleep_ms|pg_\w*|\w*_privilege|\w*_description|has_\w*|enable_\w*"
     r"|disable_\w*|checkpoint|\w*external_resource\w*|\w*_secret\w*|\w*_log\w*|version"
-    r"|platform|txid_current|current_localtime)$",
+    r"|platform|txid_current|current_localtime|json_serialize_\w*|json_deserialize_\w*"
+    r"|\w*_plan|assert_\w*)$",
     re.IGNORECASE,
 )
 # A macro whose body reads the catalog or runs a query is not a plain function
@@ -61,12 +62,16 @@ def allowed_functions() -> frozenset[str]:
         ).fetchall()
     finally:
         con.close()
-    return frozenset(
+    return _SPECIAL | frozenset(
         str(name).lower()
         for name, kind, body in rows
         if not _DENIED.match(str(name))
         and not (kind == "macro" and _CATALOG_MACRO.search(str(body)))
     )
+
+
+# Functions DuckDB's parser knows that its function catalog does not list
+_SPECIAL = frozenset({"unnest", "unlist", "grouping", "grouping_id", "coalesce", "ifnull"})
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,9 @@ def check(sql: str, products: set[str]) -> Checked:
             f"only a single SELECT is accepted, not {_kind(tree)}",
             hint="products are read-only; write one SELECT (WITH ... and UNION allowed)",
         )
-    for node in tree.find_all(exp.Command, exp.Pragma, exp.Set, exp.Use, exp.Describe):
+    for node in tree.find_all(
+        exp.Command, exp.Pragma, exp.Set, exp.Use, exp.Describe, exp.Summarize, exp.Show
+    ):
         raise AccessDenied(f"{_kind(node)} is not allowed in queries")
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     names = {p.split(".", 1)[1].lower() for p in products} | {
@@ -115,23 +122,105 @@ def check(sql: str, products: set[str]) -> Checked:
 
 def _tables(tree: exp.Query, products: set[str]) -> set[str]:
     """The products a query reads; refuse any FROM item that is neither a product nor a CTE
-    in scope where it is used."""
+    in scope where it is used.
+
+    Each CTE, and each reference sqlglot resolves to it, is renamed `__meshkit_cte_<n>`: should
+    DuckDB resolve a reference differently (its scoping of recursive CTEs is one known case),
+    it finds no such table instead of a system view or a file of that name."""
     try:
         root = build_scope(tree)
     except (SqlglotError, RecursionError) as err:
         raise AccessDenied("the query's structure cannot be checked", hint=_HINT) from err
+    renamed: dict[int, str] = {}  # id(exp.CTE) -> its new name
     in_scope: set[int] = set()  # Table nodes that name a CTE visible where they are
     for scope in root.traverse() if root is not None else []:
-        visible = {name.lower() for name in scope.cte_sources}
+        visible = {name.lower(): source for name, source in scope.cte_sources.items()}
         for table in scope.tables:
-            if not table.db and not table.args.get("catalog") and table.name.lower() in visible:
-                in_scope.add(id(table))
+            source = visible.get(table.name.lower())
+            if table.db or table.args.get("catalog") or source is None:
+                continue
+            cte = source.expression.parent
+            if not isinstance(cte, exp.CTE) or not isinstance(table.this, exp.Identifier):
+                continue
+            name = renamed.setdefault(id(cte), f"{CTE_PREFIX}{len(renamed) + 1}")
+            if not table.alias:
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name, quoted=True)))
+            table.set("this", exp.to_identifier(name, quoted=True))
+            in_scope.add(id(table))
+    for cte in tree.find_all(exp.CTE):
+        alias = cte.args.get("alias")
+        name = renamed.setdefault(id(cte), f"{CTE_PREFIX}{len(renamed) + 1}")
+        if isinstance(alias, exp.TableAlias):
+            alias.set("this", exp.to_identifier(name, quoted=True))
     read: set[str] = set()
     for table in tree.find_all(exp.Table):
-        if id(table) in in_scope and isinstance(table.this, exp.Identifier):
-            continue
-        read.add(_product_of(table, products))
+        if id(table) not in in_scope:
+            read.add(_product_of(table, products))
     return read
+
+
+CTE_PREFIX = "__meshkit_cte_"
+
+
+def render(checked: Checked, max_rows: int, products: set[str]) -> str:
+    """The SQL that will run: the checked query, capped at `max_rows` + 1 rows, checked again
+    as DuckDB itself parses that very text.
+
+    sqlglot's rendering is not always the text it parsed (a string argument of some functions
+    is printed as SQL), so the text DuckDB runs is checked with DuckDB's own parser: one
+    statement; every table a product or a renamed CTE; no table functions; every function in
+    `allowed_functions()`. Anything it cannot classify is refused."""
+    limited = exp.select(exp.Star()).from_(exp.paren(checked.tree.copy()).as_("q"))
+    sql = limited.limit(max_rows + 1).sql(dialect=DIALECT)
+    parsed = duckdb_parse(sql)
+    if parsed is None or parsed.get("error") or len(parsed.get("statements", [])) != 1:
+        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT)
+    _check_duckdb_tree(parsed["statements"][0], {p.lower() for p in products})
+    return sql
+
+
+# The FROM items (table references) a query may have in DuckDB's parse tree
+_TABLE_REFS = frozenset({"BASE_TABLE", "JOIN", "SUBQUERY", "EMPTY", "EXPRESSION_LIST", "PIVOT"})
+
+
+def _check_duckdb_tree(node: object, products: set[str]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _check_duckdb_tree(item, products)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if node.get("class") == "FUNCTION":
+        name = str(node.get("function_name", "")).lower()
+        qualified = node.get("catalog") or node.get("schema") not in (None, "", "main")
+        if qualified or (not node.get("is_operator") and name not in allowed_functions()):
+            raise AccessDenied(
+                f"function {name}() is not allowed in queries",
+                hint="queries compute over products only: no files, settings, catalog or environment",
+            )
+    elif "class" not in node and "alias" in node and "sample" in node:  # a FROM item
+        if kind not in _TABLE_REFS:
+            raise AccessDenied(
+                f"{str(kind).lower().replace('_', ' ')} is not allowed in queries", hint=_HINT
+            )
+        if kind == "BASE_TABLE" and node.get("at_clause"):
+            raise AccessDenied(
+                "AT (VERSION => ...) is not allowed: ask for `version` or `as_of` instead",
+                hint="POST /query takes version and as_of",
+            )
+        if kind == "BASE_TABLE":
+            schema = str(node.get("schema_name", "")).lower()
+            table = str(node.get("table_name", "")).lower()
+            cte = not schema and table.startswith(CTE_PREFIX)
+            if node.get("catalog_name") or not (cte or f"{schema}.{table}" in products):
+                raise AccessDenied(
+                    f"no access to {f'{schema}.{table}' if schema else table!r}, or no such product",
+                    hint=_HINT,
+                )
+    for value in node.values():
+        if isinstance(value, dict | list):
+            _check_duckdb_tree(value, products)
 
 
 def denied_function(tree: exp.Expr) -> str | None:
@@ -141,6 +230,8 @@ def denied_function(tree: exp.Expr) -> str | None:
     modelled ones are standard functions, checked against the deny list by DuckDB name."""
     allowed = allowed_functions()
     for node in tree.find_all(exp.Func):
+        if isinstance(node, exp.AnonymousAggFunc | exp.CombinedAggFunc):
+            return node.name.lower() or node.sql_name().lower()  # a function named by a string
         if isinstance(node, exp.Anonymous):
             name = node.name.lower()  # the identifier without quotes: DuckDB ignores case
             if name not in allowed:
@@ -185,8 +276,14 @@ def _product_of(table: exp.Table, products: set[str]) -> str:
             f"'{table.sql(dialect=DIALECT)}' is not a data product: queries read products only",
             hint=_HINT,
         )
+    if not table.db:
+        raise AccessDenied(
+            f"{table.name!r} is not a data product, nor a CTE defined where it is used "
+            "(recursive CTEs are not supported)",
+            hint=_HINT,
+        )
     # DuckDB's names are case-insensitive, and product ids are lower-case
-    pid = (f"{table.db}.{table.name}" if table.db else table.name).lower()
+    pid = f"{table.db}.{table.name}".lower()
     if pid not in products:
         raise AccessDenied(
             f"no access to {pid!r}, or no such product",

@@ -44,7 +44,7 @@ class Source:
 
 
 def run(
-    tree: exp.Query,
+    sql: str,
     sources: Sequence[Source],
     *,
     max_rows: int,
@@ -52,7 +52,8 @@ def run(
     threads: int | None = None,
     memory_limit: str | None = None,
 ) -> tuple[pa.Table, bool]:
-    """The result (at most `max_rows` rows) and whether rows were cut off."""
+    """The result of `sql` (`guard.render`: capped at `max_rows` + 1 rows, checked as DuckDB
+    parses it) and whether rows were cut off at `max_rows`."""
     config: dict[str, Any] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -87,8 +88,7 @@ def run(
     con = duckdb.connect(":memory:", config=config)
     try:
         con.execute(";\n".join(setup))
-        limited = exp.select(exp.Star()).from_(exp.paren(tree.copy()).as_("q")).limit(max_rows + 1)
-        table = _fetch(con, limited.sql(dialect=DIALECT), timeout_s)
+        table = _fetch(con, sql, timeout_s)
     finally:
         _CLOSER.submit(con.close)  # closing takes milliseconds: not on the caller's time
     if table.num_rows > max_rows:
