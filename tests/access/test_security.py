@@ -193,6 +193,16 @@ REFUSED = {
     "version": "select version()",
     "quoted-dotted-name": f'select count(*) from "{C}"',
     "at-version": f"select * from {C} at (version => 0)",
+    # found in the third review
+    "cte-prefixed-path": f"""select object_insert({{'a': 1}}, 'b := 1) AS s, customer_name FROM
+        "__meshkit_cte_1/../warehouse/customer/customers/data/x/data_0.parquet") AS q --', 2)
+        from {C}""",
+    "row-limit-escape": f"""select object_insert({{'a': 1}}, 'b := 1) AS s FROM {C}) AS q --', 2)
+        as z from {C}""",
+    "session-names": f'select "current_schema", "current_catalog", "user" from {C}',
+    "own-cte-with-reserved-name": f"select * from __meshkit_cte_1 where (select count(*) from {C}) > 0",
+    "window-over-setting": f"select current_setting('threads') over () from {C}",
+    "catalog-probe": f"select in_search_path('main', 'x') from {C}",
 }
 
 

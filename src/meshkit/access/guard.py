@@ -43,7 +43,8 @@ _DENIED = re.compile(
     r"|\w*_file\w*|stats|sleep_ms|pg_\w*|\w*_privilege|\w*_description|has_\w*|enable_\w*"
     r"|disable_\w*|checkpoint|\w*external_resource\w*|\w*_secret\w*|\w*_log\w*|version"
     r"|platform|txid_current|current_localtime|json_serialize_\w*|json_deserialize_\w*"
-    r"|\w*_plan|assert_\w*)$",
+    r"|\w*_plan|assert_\w*|in_search_path|index_key|nextval|currval|setval|__internal_\w*"
+    r"|current_query_id|current_connection_id|current_transaction_id|session_user)$",
     re.IGNORECASE,
 )
 # A macro whose body reads the catalog or runs a query is not a plain function
@@ -172,26 +173,74 @@ def render(checked: Checked, max_rows: int, products: set[str]) -> str:
     `allowed_functions()`. Anything it cannot classify is refused."""
     limited = exp.select(exp.Star()).from_(exp.paren(checked.tree.copy()).as_("q"))
     sql = limited.limit(max_rows + 1).sql(dialect=DIALECT)
+    # The rendering must be a fixed point: text that sqlglot reads back into something that
+    # renders differently holds SQL that came from inside a string (or a comment eating the rest).
+    try:
+        again = sqlglot.parse_one(sql, dialect=DIALECT).sql(dialect=DIALECT)
+    except (SqlglotError, RecursionError) as err:
+        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT) from err
+    if again != sql:
+        raise AccessDenied(
+            "the query does not read back as written (a string that turns into SQL?)", hint=_HINT
+        )
     parsed = duckdb_parse(sql)
     if parsed is None or parsed.get("error") or len(parsed.get("statements", [])) != 1:
         raise AccessDenied("the query cannot be checked as it would run", hint=_HINT)
-    _check_duckdb_tree(parsed["statements"][0], {p.lower() for p in products})
+    statement = parsed["statements"][0]
+    modifiers = statement.get("node", {}).get("modifiers", [])
+    if not any(m.get("type") == "LIMIT_MODIFIER" for m in modifiers if isinstance(m, dict)):
+        raise AccessDenied("the query escapes its row limit", hint=_HINT)
+    ctes = set(_cte_names(statement))
+    _check_duckdb_tree(statement, {p.lower() for p in products}, ctes)
     return sql
 
 
+def _cte_names(node: object) -> list[str]:
+    """Every CTE name a DuckDB parse tree defines (keys of its `cte_map`s)."""
+    found: list[str] = []
+    if isinstance(node, list):
+        for item in node:
+            found += _cte_names(item)
+    elif isinstance(node, dict):
+        cte_map = node.get("cte_map")
+        if isinstance(cte_map, dict):
+            found += [str(e.get("key")) for e in cte_map.get("map", []) if isinstance(e, dict)]
+        for value in node.values():
+            if isinstance(value, dict | list):
+                found += _cte_names(value)
+    return found
+
+
+# Column references DuckDB's binder turns into session functions
+_SESSION_NAMES = frozenset(
+    {
+        "current_catalog",
+        "current_schema",
+        "current_role",
+        "current_user",
+        "session_user",
+        "user",
+        "current_database",
+    }
+)
+_CTE_NAME = re.compile(rf"{CTE_PREFIX}\d+")
 # The FROM items (table references) a query may have in DuckDB's parse tree
 _TABLE_REFS = frozenset({"BASE_TABLE", "JOIN", "SUBQUERY", "EMPTY", "EXPRESSION_LIST", "PIVOT"})
 
 
-def _check_duckdb_tree(node: object, products: set[str]) -> None:
+def _check_duckdb_tree(node: object, products: set[str], ctes: set[str]) -> None:
     if isinstance(node, list):
         for item in node:
-            _check_duckdb_tree(item, products)
+            _check_duckdb_tree(item, products, ctes)
         return
     if not isinstance(node, dict):
         return
     kind = node.get("type")
-    if node.get("class") == "FUNCTION":
+    if node.get("class") == "COLUMN_REF":
+        names = node.get("column_names") or []
+        if len(names) == 1 and str(names[0]).lower() in _SESSION_NAMES:
+            raise AccessDenied(f"{names[0]} is not allowed in queries", hint=_HINT)
+    if node.get("class") in ("FUNCTION", "WINDOW"):
         name = str(node.get("function_name", "")).lower()
         qualified = node.get("catalog") or node.get("schema") not in (None, "", "main")
         if qualified or (not node.get("is_operator") and name not in allowed_functions()):
@@ -212,7 +261,8 @@ def _check_duckdb_tree(node: object, products: set[str]) -> None:
         if kind == "BASE_TABLE":
             schema = str(node.get("schema_name", "")).lower()
             table = str(node.get("table_name", "")).lower()
-            cte = not schema and table.startswith(CTE_PREFIX)
+            name = str(node.get("table_name", ""))
+            cte = not schema and _CTE_NAME.fullmatch(name) is not None and name in ctes
             if node.get("catalog_name") or not (cte or f"{schema}.{table}" in products):
                 raise AccessDenied(
                     f"no access to {f'{schema}.{table}' if schema else table!r}, or no such product",
@@ -220,7 +270,7 @@ def _check_duckdb_tree(node: object, products: set[str]) -> None:
                 )
     for value in node.values():
         if isinstance(value, dict | list):
-            _check_duckdb_tree(value, products)
+            _check_duckdb_tree(value, products, ctes)
 
 
 def denied_function(tree: exp.Expr) -> str | None:
