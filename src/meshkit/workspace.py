@@ -20,6 +20,7 @@ from meshkit import governance
 from meshkit.access.audit import (
     AuditLog,
     Verification,
+    derive_secret,
     load_or_create_key,
     load_public_key,
     public_pem,
@@ -684,7 +685,15 @@ class Workspace:
             record=self.record,
             threads=settings.staging_threads,
             memory_limit=settings.memory_limit,
+            hash_key=self._hash_key,
         )
+
+    @cached_property
+    def _hash_key(self) -> str:
+        """The secret of `hash` masks, derived from the platform key (settings.audit.key_file):
+        as well kept as that key, and without a second secret to manage."""
+        key = load_or_create_key(self.mesh.resolve_path(self.mesh.spec.settings.audit.key_file))
+        return derive_secret(key, b"meshkit hash mask v1")
 
     @cached_property
     def audit(self) -> AuditLog:

@@ -34,10 +34,10 @@ def _raw(ws: Workspace, version: int | None = None) -> pa.Table:
     return pa.concat_tables([pq.read_table(f) for f in list_files(snapshot.files)])
 
 
-def _premasked(raw: pa.Table) -> pa.Table:
+def _premasked(raw: pa.Table, key: str) -> pa.Table:
     rows = [r for r in raw.to_pylist() if r["region"] == "EUROPE"]
     for r in rows:
-        r["customer_name"] = hashlib.sha256(r["customer_name"].encode()).hexdigest()
+        r["customer_name"] = hashlib.sha256((key + r["customer_name"]).encode()).hexdigest()
         r["address"] = "***"
         r["phone"] = "*" * (len(r["phone"]) - 4) + r["phone"][-4:]
         r["account_balance"] = None
@@ -50,7 +50,7 @@ def _premasked(raw: pa.Table) -> pa.Table:
 @pytest.fixture(scope="module")
 def oracle(granted: Workspace) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    con.register("premasked", _premasked(_raw(granted)))
+    con.register("premasked", _premasked(_raw(granted), granted.access.hash_key))
     con.execute("CREATE SCHEMA customer")
     con.execute("CREATE TABLE customer.customers AS SELECT * FROM premasked")
     # the consumer's own domain (sales) is unmasked for it: the copy has it as published
@@ -206,6 +206,15 @@ REFUSED = {
 }
 
 
+def test_hashed_values_cannot_be_recomputed_by_a_consumer(granted: Workspace) -> None:
+    """The hash mask is keyed: hashing a guessed name does not give the masked value."""
+    guess = f"""select count(*) filter (where customer_name = sha256('Customer#' ||
+        lpad(customer_key::varchar, 9, '0'))) as found, count(*) as total from {C}"""
+    row = granted.access.query(granted.access.caller(CONSUMER), guess).table.to_pylist()[0]
+    assert row["total"] > 0
+    assert row["found"] == 0
+
+
 @pytest.mark.parametrize("sql", SAME.values(), ids=SAME.keys())
 def test_hostile_query_sees_only_masked_rows(
     granted: Workspace, oracle: duckdb.DuckDBPyConnection, secrets_: list[str], sql: str
@@ -255,7 +264,7 @@ def test_time_travel_applies_the_same_masks_and_filter(
     caller = granted.access.caller(CONSUMER)
     old = granted.access.query(caller, f"select * from {C}", version=0).table
     con = duckdb.connect()
-    con.register("premasked", _premasked(_raw(granted, 0)))
+    con.register("premasked", _premasked(_raw(granted, 0), granted.access.hash_key))
     assert _normal(old) == _normal(con.sql("select * from premasked").to_arrow_table())
     with pytest.raises(NotFoundError):
         granted.access.query(caller, f"select * from {C}", as_of=datetime(2000, 1, 1, tzinfo=UTC))

@@ -54,6 +54,7 @@ __all__ = [
     "AuditLog",
     "Ed25519Signer",
     "Verification",
+    "derive_secret",
     "export_log",
     "load_or_create_key",
     "public_key_id",
@@ -129,6 +130,13 @@ def _create_key(path: Path) -> Ed25519PrivateKey:
     finally:
         temporary.unlink(missing_ok=True)
     return key
+
+
+def derive_secret(key: Ed25519PrivateKey, purpose: bytes) -> str:
+    """A secret for another purpose (hex), derived one-way from the platform key: knowing it
+    reveals nothing of the key, and each purpose gets its own."""
+    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return hashlib.sha256(purpose + b"\0" + raw).hexdigest()
 
 
 def public_pem(public_key: Ed25519PublicKey) -> bytes:

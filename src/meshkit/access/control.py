@@ -57,6 +57,7 @@ class AccessControl:
         record: Recorder,
         threads: int | None = None,
         memory_limit: str | None = None,
+        hash_key: str = "",
     ) -> None:
         self.mesh = mesh
         self.catalog = catalog
@@ -66,6 +67,7 @@ class AccessControl:
         self.record = record
         self.threads = threads
         self.memory_limit = memory_limit
+        self.hash_key = hash_key  # the secret in front of every `hash` mask
         self._views: dict[tuple[Any, ...], Source] = {}
         self._views_lock = threading.Lock()
 
@@ -426,7 +428,7 @@ class AccessControl:
             source = self._views.get(key)
         if source is None:
             classes = column_classes(self.mesh, product)
-            view = masking.product_view(caller, product, classes, granted)
+            view = masking.product_view(caller, product, classes, granted, self.hash_key)
             types = {c.name: c.type for c in product.spec.schema_.columns}
             source = Source(view=view, snapshot=snapshot, sql=view_sql(view, snapshot, types))
             with self._views_lock:  # the API server queries from several threads

@@ -64,6 +64,7 @@ def product_view(
     product: Product,
     classes: Mapping[str, ColumnClass],
     granted: list[str] | None,
+    hash_key: str = "",
 ) -> ProductView:
     """The columns (as is or masked) and rows `caller` may see; `granted` None means all."""
     member = caller.trusted or product.domain in caller.domains
@@ -83,21 +84,27 @@ def product_view(
                 "the query is refused",
                 hint=f"ask the owners of {product.domain} to declare a masking rule for it",
             )
-        columns.append(ColumnView(column.name, mask(column, column.masking), masked=True))
+        columns.append(ColumnView(column.name, mask(column, column.masking, hash_key), masked=True))
     row_filter = None
     if not member and product.spec.access.row_filter:
         row_filter = bind_filter(product, product.spec.access.row_filter, caller.attributes)
     return ProductView(product.id, tuple(columns), row_filter)
 
 
-def mask(column: Column, rule: Masking) -> exp.Expr:
-    """The masked value of `column` (NULL stays NULL, so counts of missing values agree)."""
+def mask(column: Column, rule: Masking, hash_key: str = "") -> exp.Expr:
+    """The masked value of `column` (NULL stays NULL, so counts of missing values agree).
+
+    `hash` is SHA-256 of the platform's secret `hash_key` followed by the value: equal values
+    still hash equally (joins, distinct counts), but a consumer cannot recompute the hash of a
+    guessed value, as it could with a plain SHA-256 of a small domain (names, phone numbers)."""
     raw = exp.column(column.name, quoted=True)
     text = exp.cast(raw.copy(), "VARCHAR")
     if rule.rule == "null":
         return exp.cast(exp.Null(), column.type)
     if rule.rule == "hash":
-        return exp.func("sha256", text, dialect=DIALECT)
+        return exp.func(
+            "sha256", exp.DPipe(this=exp.Literal.string(hash_key), expression=text), dialect=DIALECT
+        )
     if rule.rule == "redact":
         shown: exp.Expr = exp.Literal.string(REDACTED)
     elif rule.rule == "partial":

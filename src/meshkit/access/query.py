@@ -76,6 +76,7 @@ def run(
             ]
         ).sql(dialect=DIALECT),
         "SET enable_external_access = false",
+        "SET TimeZone = 'UTC'",  # not the server's
         *(
             exp.Create(this=exp.to_identifier(d, quoted=True), kind="SCHEMA", exists=True).sql(
                 dialect=DIALECT
@@ -144,6 +145,10 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa.Tab
         raise MeshkitError(
             f"the query failed on a value ({kind} error); values are not shown in errors",
             hint="guard the expression, e.g. with TRY_CAST or a CASE",
+        ) from err
+    except duckdb.OutOfMemoryException as err:  # its text tells the server's memory
+        raise MeshkitError(
+            "the query ran out of memory", hint="aggregate or filter more, or ask for fewer rows"
         ) from err
     except duckdb.IOException as err:  # its text names server paths
         raise MeshkitError(
