@@ -65,9 +65,10 @@ LINES_FILTER = "ship_date >= caller.shipped_since"
 
 # What each side computes. meshkit reads the views (masked columns, filtered rows); raw reads
 # the files with the filter's literal in WHERE; raw_masked adds the mask by hand.
-# The masks as meshkit writes them (masking.mask: the hash rule is sha256 of the text).
-SUPPLIER_HASH = "sha256(CAST(supplier_key AS VARCHAR))"
-NAME_HASH = "sha256(CAST(customer_name AS VARCHAR))"
+# The masks as meshkit writes them (masking.mask: the hash rule is sha256 of the platform's
+# secret followed by the text); {key} is filled in with the workspace's secret.
+SUPPLIER_HASH = "sha256('{key}' || CAST(supplier_key AS VARCHAR))"
+NAME_HASH = "sha256('{key}' || CAST(customer_name AS VARCHAR))"
 QUERIES: dict[str, dict[str, str]] = {
     "order_lines_aggregate": {
         "meshkit": (
@@ -239,7 +240,10 @@ def bench(root: Path, repeat: int, tiny: int, profile: bool) -> dict[str, Any]:
     }
     sql = {
         name: {
-            side: q.replace("{files}", repr(files[PRODUCT_OF[name]])) for side, q in sides.items()
+            side: q.replace("{files}", repr(files[PRODUCT_OF[name]])).replace(
+                "{key}", ws.access.hash_key
+            )
+            for side, q in sides.items()
         }
         for name, sides in QUERIES.items()
     }
@@ -330,7 +334,7 @@ def bench(root: Path, repeat: int, tiny: int, profile: bool) -> dict[str, Any]:
             "files": len(lines),
             "parquet_mib": round(sum(Path(f).stat().st_size for f in lines) / 2**20, 1),
             "row_filter": f"{LINES_FILTER}  (bound: ship_date >= '{SINCE}')",
-            "masked_column": "supplier_key: hash (sha256 of the text)",
+            "masked_column": "supplier_key: hash (sha256 of the platform secret and the text)",
         },
         "customers_row_filter": "region = caller.region  (bound: region = 'EUROPE')",
         "repeat": repeat,
