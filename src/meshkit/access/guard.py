@@ -168,9 +168,10 @@ def render(checked: Checked, max_rows: int, products: set[str]) -> str:
     as DuckDB itself parses that very text.
 
     sqlglot's rendering is not always the text it parsed (a string argument of some functions
-    is printed as SQL), so the text DuckDB runs is checked with DuckDB's own parser: one
-    statement; every table a product or a renamed CTE; no table functions; every function in
-    `allowed_functions()`. Anything it cannot classify is refused."""
+    is printed as SQL). So the rendering must read back as itself, and the text DuckDB runs is
+    checked with DuckDB's own parser: one statement that keeps its LIMIT; every table a product
+    or a CTE the statement defines; no table functions; every function in
+    `allowed_functions()`; no bare session names. Anything it cannot classify is refused."""
     limited = exp.select(exp.Star()).from_(exp.paren(checked.tree.copy()).as_("q"))
     sql = limited.limit(max_rows + 1).sql(dialect=DIALECT)
     # The rendering must be a fixed point: text that sqlglot reads back into something that
