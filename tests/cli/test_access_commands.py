@@ -214,3 +214,13 @@ def test_request_approve_grants_revoke_then_audit(
     assert "entry 3" in err
     code, out, _ = run_cli(["audit", "verify", "--json", "--mesh", mesh], capsys)
     assert json.loads(out)["first_bad"] == 3
+
+
+def test_serve_refuses_invalid_specs_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mesh.yaml").write_text("kind: Mesh\n")
+    code, out, err = run_cli(["serve", "--mesh", str(tmp_path), "--port", "8799"], capsys)
+    assert code == 2
+    assert "serving" not in out + err
+    assert "apiVersion" in err

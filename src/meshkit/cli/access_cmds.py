@@ -60,7 +60,9 @@ def serve(
 
     import uvicorn
 
-    root = Workspace.open(mesh).root
+    with Workspace.open(mesh) as ws:
+        ws.mesh  # noqa: B018 - invalid specs stop here, with their problems, not in the server
+        root = ws.root
     os.environ["MESHKIT_MESH"] = str(root)
     render.err.print(f"serving {root} on http://{host}:{port} (OpenAPI: /docs)")
     uvicorn.run(
