@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from meshkit.access.identity import Caller
 from meshkit.api import errors
 from meshkit.catalog.records import jsonable
-from meshkit.errors import AccessDenied, MeshkitError
+from meshkit.errors import AccessDenied
 from meshkit.workspace import Workspace
 
 MAX_PAGE = 500
@@ -125,7 +125,7 @@ def create_app(ws: Workspace) -> FastAPI:
     @app.get("/products/{product_id}", tags=["discovery"])
     def product(who: Who, product_id: str) -> dict[str, Any]:
         p = ws.access.product(who, product_id)
-        published = ws.catalog.versions(product_id) if _known(ws, product_id) else []
+        published = ws.catalog.versions(product_id)
         shown: dict[str, Any] = jsonable(
             {
                 "id": p.id,
@@ -157,7 +157,7 @@ def create_app(ws: Workspace) -> FastAPI:
         who: Who, product_id: str, limit: Limit = 50, offset: Offset = 0
     ) -> dict[str, Any]:
         ws.access.product(who, product_id)
-        rows = ws.catalog.versions(product_id) if _known(ws, product_id) else []
+        rows = ws.catalog.versions(product_id)
         return page([r.to_dict() for r in reversed(rows)], limit, offset)
 
     @app.get("/products/{product_id}/runs", tags=["discovery"])
@@ -165,9 +165,7 @@ def create_app(ws: Workspace) -> FastAPI:
         """Outside the owning domain, without error texts, hosts and process ids."""
         p = ws.access.product(who, product_id)
         # one more than the page, to know whether another page follows
-        rows = (
-            ws.catalog.runs(product_id, limit=offset + limit + 1) if _known(ws, product_id) else []
-        )
+        rows = ws.catalog.runs(product_id, limit=offset + limit + 1)
         member = who.trusted or p.domain in who.domains
         shown = [
             r.to_dict()
@@ -184,7 +182,7 @@ def create_app(ws: Workspace) -> FastAPI:
         """Members of the owning domain see measured values, messages and failing rows;
         everyone else sees which checks passed (those details are unmasked, unfiltered data)."""
         p = ws.access.product(who, product_id)
-        run = ws.catalog.last_run(product_id) if _known(ws, product_id) else None
+        run = ws.catalog.last_run(product_id)
         results = ws.catalog.quality(run.id) if run is not None else []
         member = who.trusted or p.domain in who.domains
         checks = [
@@ -198,14 +196,14 @@ def create_app(ws: Workspace) -> FastAPI:
     @app.get("/products/{product_id}/lineage", tags=["discovery"])
     def lineage(who: Who, product_id: str) -> dict[str, Any]:
         p = ws.access.product(who, product_id)
-        edges = ws.catalog.lineage(product_id) if _known(ws, product_id) else []
+        edges = ws.catalog.lineage(product_id)
         visible = {v.id for v in ws.access.visible_products(who)}
         shown = [
             e.to_dict()
             for e in edges
             if (e.source_kind != "product" or e.source in visible) and e.target in visible
         ]
-        columns = ws.catalog.column_lineage(p.id) if _known(ws, product_id) else []
+        columns = ws.catalog.column_lineage(p.id)
         return {"product": p.id, "edges": shown, "columns": [c.to_dict() for c in columns]}
 
     # -- access ----------------------------------------------------------------------------
@@ -327,14 +325,6 @@ def page(items: list[Any], limit: int, offset: int, *, total: int | None = -1) -
         "offset": offset,
         "next_offset": offset + len(chunk) if more else None,
     }
-
-
-def _known(ws: Workspace, product_id: str) -> bool:
-    try:
-        ws.catalog.product(product_id)
-    except MeshkitError:
-        return False
-    return True
 
 
 def _arrow(table: pa.Table) -> Iterator[bytes]:
