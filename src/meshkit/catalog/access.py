@@ -60,7 +60,7 @@ class AccessRecords:
 
     def add_token(self, record: TokenRecord) -> None:
         with self._session(write=True) as s:
-            s.add(Token(**{f.name: getattr(record, f.name) for f in dataclasses.fields(record)}))
+            s.add(Token(**_fields(record)))
 
     def token(self, token_id: str) -> TokenRecord | None:
         with self._session() as s:
@@ -89,11 +89,7 @@ class AccessRecords:
 
     def add_request(self, record: RequestRecord) -> None:
         with self._session(write=True) as s:
-            s.add(
-                AccessRequest(
-                    **{f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-                )
-            )
+            s.add(AccessRequest(**_fields(record)))
 
     def access_request(self, request_id: str) -> RequestRecord | None:
         with self._session() as s:
@@ -154,32 +150,16 @@ class AccessRecords:
             return _request(row)
 
 
+def _fields(record: TokenRecord | RequestRecord) -> dict[str, Any]:
+    """A record's values by name: its model has a column of the same name for each."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
 def _token(row: Token) -> TokenRecord:
-    return TokenRecord(
-        id=row.id,
-        principal=row.principal,
-        secret_hash=row.secret_hash,
-        description=row.description,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-    )
+    return TokenRecord(**{f.name: getattr(row, f.name) for f in dataclasses.fields(TokenRecord)})
 
 
 def _request(row: AccessRequest) -> RequestRecord:
     return RequestRecord(
-        id=row.id,
-        product_id=row.product_id,
-        consumer=row.consumer,
-        requested_by=row.requested_by,
-        purpose=row.purpose,
-        columns=list(row.columns) if row.columns is not None else None,
-        ends_at=row.ends_at,
-        status=row.status,
-        auto=row.auto,
-        decided_by=row.decided_by,
-        decided_at=row.decided_at,
-        reason=row.reason,
-        created_at=row.created_at,
+        **{f.name: getattr(row, f.name) for f in dataclasses.fields(RequestRecord)}
     )
