@@ -4,7 +4,7 @@ in `meshkit validate` rather than a refused query later (queries stay fail-close
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import sqlglot
 from sqlglot import exp
@@ -30,12 +30,52 @@ def access_problems(mesh: Mesh) -> Iterator[Problem]:
                 )
 
 
+def parse_expression(text: str) -> exp.Expr | None:
+    """A row filter or SQL mask as sqlglot reads it; None when it does not parse."""
+    try:
+        return sqlglot.parse_one(text, dialect=DIALECT)
+    except sqlglot.errors.SqlglotError:
+        return None
+
+
+def filter_faults(tree: exp.Expr, columns: Collection[str]) -> list[str]:
+    """What is wrong with a row filter, apart from caller attributes (checked where the caller
+    is known): each as the end of a sentence starting "the row filter ..."."""
+    known = {c.lower() for c in columns}
+    faults = [
+        f"reads {ref.sql(dialect=DIALECT)}, which is not a column of the product"
+        for ref in tree.find_all(exp.Column)
+        if ref.table.lower() != "caller" and (ref.table or ref.name.lower() not in known)
+    ]
+    return faults + _plain_faults(tree)
+
+
+def mask_faults(tree: exp.Expr, column: str) -> list[str]:
+    """What is wrong with a `sql` mask of `column`, as ends of "the mask of 'c' ..."."""
+    faults = [
+        f"reads {ref.sql(dialect=DIALECT)}: a mask may read only its own column"
+        for ref in tree.find_all(exp.Column)
+        if ref.table or ref.name.lower() != column.lower()
+    ]
+    return faults + _plain_faults(tree)
+
+
+def _plain_faults(tree: exp.Expr) -> list[str]:
+    from meshkit.access.guard import denied_function
+
+    faults = ["contains a subquery"] if tree.find(exp.Query) is not None else []
+    name = denied_function(tree)
+    if name is not None:
+        faults.append(f"calls {name}(), which queries may not call")
+    return faults
+
+
 def _row_filter(product: Product, attributes: set[str]) -> Iterator[Problem]:
     predicate = product.spec.access.row_filter
     if predicate is None:
         return
     loc: list[str | int] = ["access", "row_filter"]
-    tree = _parse(predicate)
+    tree = parse_expression(predicate)
     if tree is None:
         yield product.problem(
             "the row filter does not parse as a SQL predicate",
@@ -43,24 +83,19 @@ def _row_filter(product: Product, attributes: set[str]) -> Iterator[Problem]:
             hint="write a DuckDB boolean expression, e.g. region = caller.region",
         )
         return
-    columns = {c.name.lower() for c in product.spec.schema_.columns}
     for ref in tree.find_all(exp.Column):
-        if ref.table.lower() == "caller":
-            if ref.name not in attributes:
-                yield product.problem(
-                    f"the row filter reads caller.{ref.name}, which no principal has",
-                    loc,
-                    hint="set it under access.principals[].attributes in mesh.yaml (callers "
-                    "without it are refused)",
-                )
-        elif ref.table or ref.name.lower() not in columns:
+        if ref.table.lower() == "caller" and ref.name not in attributes:
             yield product.problem(
-                f"the row filter reads {ref.sql(dialect=DIALECT)}, which is not a column of "
-                "the product",
+                f"the row filter reads caller.{ref.name}, which no principal has",
                 loc,
-                hint=f"its columns are: {', '.join(c.name for c in product.spec.schema_.columns)}",
+                hint="set it under access.principals[].attributes in mesh.yaml (callers "
+                "without it are refused)",
             )
-    yield from _plain(product, tree, loc, "the row filter")
+    names = [c.name for c in product.spec.schema_.columns]
+    for fault in filter_faults(tree, names):
+        yield product.problem(
+            f"the row filter {fault}", loc, hint=f"its columns are: {', '.join(names)}"
+        )
 
 
 def _masks(product: Product) -> Iterator[Problem]:
@@ -68,7 +103,7 @@ def _masks(product: Product) -> Iterator[Problem]:
         if column.masking is None or column.masking.expression is None:
             continue
         loc: list[str | int] = ["schema", "columns", i, "masking", "expression"]
-        tree = _parse(column.masking.expression)
+        tree = parse_expression(column.masking.expression)
         if tree is None:
             yield product.problem(
                 "the masking expression does not parse",
@@ -76,34 +111,9 @@ def _masks(product: Product) -> Iterator[Problem]:
                 hint=f"write a DuckDB expression over {column.name}, e.g. left({column.name}, 2) || '***'",
             )
             continue
-        for ref in tree.find_all(exp.Column):
-            if ref.table or ref.name.lower() != column.name.lower():
-                yield product.problem(
-                    f"the mask of {column.name!r} reads {ref.sql(dialect=DIALECT)}: a mask may "
-                    "read only its own column",
-                    loc,
-                    hint="another column's value would leak through the mask",
-                )
-        yield from _plain(product, tree, loc, f"the mask of {column.name!r}")
-
-
-def _plain(product: Product, tree: exp.Expr, loc: list[str | int], what: str) -> Iterator[Problem]:
-    from meshkit.access.guard import denied_function
-
-    if tree.find(exp.Query) is not None:
-        yield product.problem(f"{what} contains a subquery", loc, hint="use a plain expression")
-    name = denied_function(tree)
-    if name is not None:
-        yield product.problem(
-            f"{what} calls {name}(), which queries may not call",
-            loc,
-            hint="use plain scalar functions over the product's columns",
-        )
-
-
-def _parse(text: str) -> exp.Expr | None:
-    try:
-        tree = sqlglot.parse_one(text, dialect=DIALECT)
-    except sqlglot.errors.SqlglotError:
-        return None
-    return tree
+        for fault in mask_faults(tree, column.name):
+            yield product.problem(
+                f"the mask of {column.name!r} {fault}",
+                loc,
+                hint="a mask is a plain expression over its own column, e.g. left(email, 2) || '***'",
+            )
