@@ -42,7 +42,7 @@ from meshkit.errors import (
     QualityGateError,
     SpecError,
 )
-from meshkit.governance import lineage
+from meshkit.governance import lineage, reports
 from meshkit.governance.findings import Finding, Violation
 from meshkit.spec import Mesh, Product, find_root, load_mesh
 from meshkit.spec.models import format_duration
@@ -242,45 +242,7 @@ class Workspace:
 
     def policy_report(self) -> dict[str, Any]:
         """Compliance per domain and per policy, from the latest stored evaluation of each product."""
-        records = self.catalog.policy_results()
-        domains: dict[str, dict[str, Any]] = {}
-        policies: dict[str, dict[str, Any]] = {}
-        for r in records:
-            domain = r.product_id.split(".", 1)[0]
-            for key, table, extra in (
-                (domain, domains, {"domain": domain}),
-                (
-                    r.policy,
-                    policies,
-                    {"policy": r.policy, "rule": r.rule, "enforcement": r.enforcement},
-                ),
-            ):
-                row = table.setdefault(
-                    key,
-                    {
-                        **extra,
-                        "products": set(),
-                        "checks": 0,
-                        "passed": 0,
-                        "failed": 0,
-                        "waived": 0,
-                    },
-                )
-                row["products"].add(r.product_id)
-                row["checks"] += 1
-                bucket = "failed" if r.outcome in ("failed", "error") else r.outcome
-                row[bucket] += 1
-        for table in (domains, policies):
-            for row in table.values():
-                row["products"] = len(row["products"])
-                row["compliance"] = (
-                    f"{100 * row['passed'] / row['checks']:.0f}%" if row["checks"] else "-"
-                )
-        return {
-            "domains": sorted(domains.values(), key=lambda r: r["domain"]),
-            "policies": sorted(policies.values(), key=lambda r: r["policy"]),
-            "evaluated_products": len({r.product_id for r in records}),
-        }
+        return reports.compliance(self.catalog.policy_results())
 
     def apply_retention(self, products: Sequence[str] = (), *, dry_run: bool = False) -> list[Any]:
         """Delete rows older than each product's retention period as a new table version,

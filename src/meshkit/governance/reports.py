@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import quote
 
+from meshkit.catalog.records import PolicyRecord
 from meshkit.governance.findings import Finding, Outcome, Violation
 from meshkit.spec.loader import PRODUCT_FILE
 from meshkit.spec.models import Enforcement
@@ -187,6 +188,48 @@ def summarize(findings: Sequence[Finding]) -> dict[str, int]:
         "waived": outcomes.count(Outcome.WAIVED),
         "errors": outcomes.count(Outcome.ERROR),
         "blocking": sum(1 for f in findings if f.blocking),
+    }
+
+
+def compliance(records: Sequence[PolicyRecord]) -> dict[str, Any]:
+    """Compliance per domain and per policy over stored results (`meshkit policy report`)."""
+    domains: dict[str, dict[str, Any]] = {}
+    policies: dict[str, dict[str, Any]] = {}
+    for r in records:
+        domain = r.product_id.split(".", 1)[0]
+        for key, table, extra in (
+            (domain, domains, {"domain": domain}),
+            (
+                r.policy,
+                policies,
+                {"policy": r.policy, "rule": r.rule, "enforcement": r.enforcement},
+            ),
+        ):
+            row = table.setdefault(
+                key,
+                {
+                    **extra,
+                    "products": set(),
+                    "checks": 0,
+                    "passed": 0,
+                    "failed": 0,
+                    "waived": 0,
+                },
+            )
+            row["products"].add(r.product_id)
+            row["checks"] += 1
+            bucket = "failed" if r.outcome in ("failed", "error") else r.outcome
+            row[bucket] += 1
+    for table in (domains, policies):
+        for row in table.values():
+            row["products"] = len(row["products"])
+            row["compliance"] = (
+                f"{100 * row['passed'] / row['checks']:.0f}%" if row["checks"] else "-"
+            )
+    return {
+        "domains": sorted(domains.values(), key=lambda r: r["domain"]),
+        "policies": sorted(policies.values(), key=lambda r: r["policy"]),
+        "evaluated_products": len({r.product_id for r in records}),
     }
 
 
