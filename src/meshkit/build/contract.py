@@ -2,19 +2,104 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
 
 from meshkit.errors import ContractError, ContractViolation
 from meshkit.spec.mesh import Product
 from meshkit.spec.models import normalize_type
 from meshkit.spec.yamlpos import did_you_mean
 
+_TEXT = {exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR}
+
 
 def _canonical(sql_type: str) -> str:
+    """How a type is shown: DuckDB's spelling, field names as written (`"order"` stays lower
+    case: upper-casing a quoted name would name another field)."""
     try:
-        return normalize_type(sql_type).upper()
+        return normalize_type(sql_type)
     except ValueError:
+        return sql_type
+
+
+@functools.lru_cache(maxsize=4096)
+def type_key(sql_type: str) -> Any:
+    """A value equal for two spellings of the same DuckDB type, compared structurally: STRUCT
+    fields by name (case-insensitive, quoted or not, as DuckDB resolves them) and type, LIST as
+    `T[]` or `LIST(T)`, MAP by key and value type, to any depth."""
+    try:
+        return _key(exp.DataType.build(sql_type, dialect="duckdb"))
+    except (sqlglot.ParseError, ValueError):
         return sql_type.upper()
+
+
+def _key(node: exp.Expr) -> Any:
+    if isinstance(node, exp.ColumnDef):  # a STRUCT or UNION field
+        kind = node.args.get("kind")
+        return (node.name.lower(), _key(kind) if kind is not None else None)
+    if not isinstance(node, exp.DataType):
+        return node.sql(dialect="duckdb").upper()  # a parameter: DECIMAL(10, 2)
+    kind = node.this
+    if kind in _TEXT:
+        name = "VARCHAR"
+    elif kind == exp.DataType.Type.ARRAY and not node.args.get("values"):
+        name = "LIST"  # DuckDB's `T[]` is a list; only `T[n]` is a fixed-size array
+    else:
+        name = str(kind.value if isinstance(kind, exp.DataType.Type) else kind).upper()
+    size = tuple(v.sql(dialect="duckdb") for v in node.args.get("values") or [])
+    return (name, tuple(_key(e) for e in node.expressions), size)
+
+
+def difference(produced: str, declared: str, column: str) -> str | None:
+    """Where two nested types first differ, e.g. "field 'items[].grp' is not produced", or None
+    when they are the same or differ only at the top (the main message says that)."""
+    got, want = type_key(produced), type_key(declared)
+    if not (isinstance(got, tuple) and isinstance(want, tuple)) or got[0] != want[0]:
+        return None
+    return _first_difference(got, want, column)
+
+
+def _first_difference(got: Any, want: Any, path: str) -> str | None:
+    if got == want:
+        return None
+    if not (isinstance(got, tuple) and isinstance(want, tuple)):
+        return f"'{path}' is {got} but the contract says {want}"
+    (got_name, got_items, got_size), (want_name, want_items, want_size) = got, want
+    parameters = any(isinstance(i, str) for i in (*got_items, *want_items))  # DECIMAL(10, 2)
+    if got_name != want_name or got_size != want_size or not want_items or parameters:
+        return f"'{path}' is {_show(got)} but the contract says {_show(want)}"
+    if got_name in ("STRUCT", "UNION"):
+        got_fields, want_fields = dict(got_items), dict(want_items)
+        for name, kind in want_items:
+            if name not in got_fields:
+                return f"field '{path}.{name}' is not produced"
+            deeper = _first_difference(got_fields[name], kind, f"{path}.{name}")
+            if deeper:
+                return deeper
+        extra = [name for name, _ in got_items if name not in want_fields]
+        if extra:
+            return f"field '{path}.{extra[0]}' is produced but not declared"
+        return f"the fields of '{path}' are in another order"
+    parts = ["[]"] if got_name in ("LIST", "ARRAY") else [" key", " value"]
+    for part, a, b in zip(parts, got_items, want_items, strict=False):
+        deeper = _first_difference(a, b, f"{path}{part}")
+        if deeper:
+            return deeper
+    return f"'{path}' is {_show(got)} but the contract says {_show(want)}"
+
+
+def _show(key: Any) -> str:
+    """A type key's kind with its parameters, e.g. DECIMAL(10, 2) or LIST."""
+    if not isinstance(key, tuple):
+        return str(key)
+    name, items, size = key
+    params = [i for i in items if isinstance(i, str)]
+    text = f"{name}({', '.join(params)})" if params else name
+    return text + "".join(f"[{n}]" for n in size)
 
 
 def violations(product: Product, actual: Sequence[tuple[str, str]]) -> list[ContractViolation]:
@@ -36,11 +121,17 @@ def violations(product: Product, actual: Sequence[tuple[str, str]]) -> list[Cont
             )
             continue
         name, sql_type = produced[key]
-        if _canonical(sql_type) != _canonical(column.type):
+        if type_key(sql_type) != type_key(column.type):
             out.append(
                 ContractViolation(
                     column.name,
-                    f"column '{column.name}' is {_canonical(sql_type)} but the contract says {_canonical(column.type)}",
+                    f"column '{column.name}' is {_canonical(sql_type)} but the contract says "
+                    f"{_canonical(column.type)}"
+                    + (
+                        f" ({where})"
+                        if (where := difference(sql_type, column.type, column.name))
+                        else ""
+                    ),
                     f"cast it in the transform: CAST({name} AS {_canonical(column.type)}) AS {column.name}, "
                     "or change the declared type (a contract change: bump the version)",
                 )
