@@ -33,6 +33,8 @@ class Problem:
     line: int | None = None
     column: int | None = None
     hint: str | None = None
+    excerpt: str | None = None
+    """The offending line of the file with a caret under the spot, where there is one."""
 
     def location(self) -> str:
         parts: list[str] = []
@@ -51,6 +53,8 @@ class Problem:
         text = f"{self.location()}: {self.message}" if self.location() else self.message
         if self.hint:
             text += f" (hint: {self.hint})"
+        if self.excerpt:
+            text += "\n" + self.excerpt
         return text
 
     def to_dict(self) -> dict[str, object]:
@@ -61,7 +65,27 @@ class Problem:
             "line": self.line,
             "column": self.column,
             "hint": self.hint,
+            "excerpt": self.excerpt,
         }
+
+
+def excerpt(text: str, line: int, column: int, length: int = 1) -> str | None:
+    """Line `line` of `text` (1-based) with a caret under `length` characters from `column`:
+
+    3 |     upper(contry) AS country,
+      |           ^^^^^^
+    """
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    source = lines[line - 1].rstrip()
+    if len(source) > 200:  # a minified line: show the part around the spot
+        start = max(0, column - 80)
+        source, column = source[start : start + 160], column - start
+    gutter = str(line)
+    width = max(1, min(length, len(source) - column + 1))
+    marker = " " * (column - 1) + "^" * width
+    return f"  {gutter} | {source}\n  {' ' * len(gutter)} | {marker}"
 
 
 class MeshkitError(Exception):
@@ -87,8 +111,10 @@ class SpecError(MeshkitError):
 
     exit_code = 2
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], *, skipped: list[str] | None = None) -> None:
         self._problems = list(problems)
+        self.skipped = list(skipped or [])
+        """Checks that did not run because of these problems, and why (said, not hidden)."""
         count = len(self._problems)
         summary = f"{count} problem{'s' if count != 1 else ''} in the mesh specs"
         super().__init__(summary)
@@ -98,7 +124,13 @@ class SpecError(MeshkitError):
         return list(self._problems)
 
     def __str__(self) -> str:
-        return "\n".join([self.message, *(f"  {p}" for p in self._problems)])
+        return "\n".join(
+            [
+                self.message,
+                *(f"  {p}" for p in self._problems),
+                *(f"  not checked: {s}" for s in self.skipped),
+            ]
+        )
 
 
 class InputError(MeshkitError):

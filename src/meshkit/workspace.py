@@ -27,10 +27,10 @@ from meshkit.access.audit import (
 )
 from meshkit.access.control import AccessControl
 from meshkit.access.identity import LOCAL
-from meshkit.build import contract, inputs, planner
-from meshkit.build.runner import BuildResult, Progress, build_product, transform_query
+from meshkit.build import inputs, planner
+from meshkit.build.binding import bind_product
+from meshkit.build.runner import BuildResult, Progress, build_product
 from meshkit.catalog import Catalog, PolicyEvaluation, ProductRow, QualityRecord
-from meshkit.engines.base import Source
 from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.errors import (
     BuildError,
@@ -45,7 +45,8 @@ from meshkit.errors import (
 from meshkit.governance import lineage, reports
 from meshkit.governance.findings import Finding, Violation
 from meshkit.spec import Mesh, Product, find_root, load_mesh
-from meshkit.spec.models import format_duration
+from meshkit.spec.loader import LoadedSpecs, load_specs, sorted_problems
+from meshkit.spec.models import MeshSettings, format_duration
 from meshkit.spec.yamlpos import did_you_mean
 from meshkit.tables.delta import DeltaTables, Snapshot
 
@@ -61,6 +62,9 @@ class ValidationReport:
     products: int
     domains: int
     notes: list[str] = field(default_factory=list)
+    """What was not checked, and why (a Python transform, a database input, ...)."""
+    warnings: list[Problem] = field(default_factory=list)
+    """Located problems that do not make the specs invalid (an input's files not there yet)."""
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -93,6 +97,7 @@ class Workspace:
         self._catalog_url = catalog_url or os.environ.get(ENV_CATALOG)
         self._warehouse = warehouse or os.environ.get(ENV_WAREHOUSE)
         self._catalog: Catalog | None = None
+        self._settings: MeshSettings | None = None
         self.last_findings: list[Finding] = []  # the policy results of the last build
 
     @classmethod
@@ -115,8 +120,16 @@ class Workspace:
         return datetime.now(UTC)
 
     @property
+    def settings(self) -> MeshSettings:
+        """mesh.yaml's settings: of the loaded mesh, or, while `validate` reports problems in
+        other files, of the mesh.yaml it read (the catalog and engine do not need the rest)."""
+        if self._settings is not None and "mesh" not in self.__dict__:
+            return self._settings
+        return self.mesh.spec.settings
+
+    @property
     def catalog_url(self) -> str:
-        url = self._catalog_url or self.mesh.spec.settings.catalog
+        url = self._catalog_url or self.settings.catalog
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -147,7 +160,7 @@ class Workspace:
 
     @cached_property
     def engine(self) -> DuckDBEngine:
-        settings = self.mesh.spec.settings
+        settings = self.settings
         return DuckDBEngine(threads=settings.staging_threads, memory_limit=settings.memory_limit)
 
     def close(self) -> None:
@@ -174,26 +187,78 @@ class Workspace:
     # ------------------------------------------------------------- validate
 
     def validate(self, *, policies: bool = True) -> ValidationReport:
-        """Load every spec, then check each SQL transform's output against its contract.
-
-        The contract check binds the SQL over typed empty inputs (declared schemas of upstream
-        products; file metadata where files exist), so it reads no data.
-        """
-        mesh = self.mesh
+        """Check everything that can be checked independently, in one run: every spec, the
+        references between them, each product's SQL bound over typed empty inputs (declared
+        schemas of upstream products, file metadata; no data is read) against its contract,
+        and the policies. Raises SpecError with every problem, and what could not be checked
+        because of them; or PolicyError when only policies fail."""
+        loaded = load_specs(self.root)
+        mesh = loaded.mesh
+        if mesh is None:
+            raise SpecError(loaded.problems, skipped=loaded.skipped)
+        problems, skipped = list(loaded.problems), list(loaded.skipped)
+        if not loaded.mesh_degraded:
+            problems.extend(governance.check_policies(mesh, now=self.now()))
         report = ValidationReport(products=len(mesh.products), domains=len(mesh.domains))
-        problems: list[Problem] = []
-        for product in mesh.products.values():
-            if product.spec.transform.python is not None:
-                report.notes.append(
-                    f"{product.id}: Python transform; its schema is checked at build"
+        if not loaded.mesh_degraded:
+            self._settings = mesh.spec.settings
+        settings = mesh.spec.settings
+        engine = DuckDBEngine(threads=settings.staging_threads, memory_limit=settings.memory_limit)
+        for product in [*mesh.products.values(), *loaded.degraded.values()]:
+            if any(_about_sql(product, p) for p in problems):
+                skipped.append(
+                    f"{product.id}: SQL not bound against the contract, because its inputs, "
+                    "transform or schema have the errors above"
                 )
                 continue
-            problems.extend(self._check_contract(product, report))
-        if problems:
-            raise SpecError(problems)
+            bound = bind_product(mesh, product, engine)
+            problems.extend(bound.problems)
+            report.warnings.extend(bound.warnings)
+            report.notes.extend(bound.skipped)
+        if not problems:
+            self.__dict__["mesh"] = mesh  # what `self.mesh` would load and check again
+            if policies:
+                report.findings = self.check_policies()
+            return report
+        skipped.extend(report.notes)
         if policies:
-            report.findings = self.check_policies()
-        return report
+            problems.extend(self._policy_problems(loaded, problems, skipped))
+        raise SpecError(sorted_problems(problems), skipped=skipped)
+
+    def _policy_problems(
+        self, loaded: LoadedSpecs, problems: list[Problem], skipped: list[str]
+    ) -> list[Problem]:
+        """Blocking policy violations of the products that are sound, and whose inputs and
+        domain are; the others' policies are said to be skipped (classification and PII flow
+        from upstream products, and domains add policies)."""
+        mesh = loaded.mesh
+        assert mesh is not None
+        if loaded.mesh_degraded:
+            skipped.append("policies: not evaluated, because mesh.yaml has errors")
+            return []
+        files = {p.file for p in problems}
+        sick = set(loaded.unloaded) | {
+            pid
+            for pid, p in mesh.products.items()
+            if p.file in files or p.transform_file in files or p.domain in loaded.bad_domains
+        }
+        grew = True
+        while grew:  # downstream of a sick product inherits its doubt
+            more = {pid for pid, p in mesh.products.items() if sick.intersection(p.upstream())}
+            grew = not more <= sick
+            sick |= more
+        sound = [pid for pid in sorted(mesh.products) if pid not in sick]
+        doubtful = sorted(sick)
+        if doubtful:
+            skipped.append(
+                f"policies of {', '.join(doubtful)}: not evaluated, because their specs (or their "
+                "inputs' or domain's) have errors"
+            )
+        if not sound:
+            return []
+        findings = self._evaluate(mesh, sound)
+        blocking = [f for f in findings if f.blocking]
+        return policy_error(blocking).problems if blocking else []
 
     # ----------------------------------------------------------------- governance
 
@@ -216,11 +281,7 @@ class Workspace:
             self.product(pid)
         ids = list(products) or sorted(self.mesh.products)
         previous = {p.id: p.status for p in self.catalog.products()}
-        lineage.open_store(self.root / ".meshkit" / "lineage-memo.json")
-        try:
-            findings = governance.evaluate(self.mesh, ids, now=self.now(), previous_status=previous)
-        finally:
-            lineage.save_store()
+        findings = self._evaluate(self.mesh, ids, previous)
         if record:  # the catalog lists every declared product, published or not
             self._register_new(self.mesh.products, known=set(previous))
             by_product: dict[str, list[dict[str, Any]]] = {pid: [] for pid in ids}
@@ -239,6 +300,17 @@ class Workspace:
                 evaluated_at=self.now(),
             )
         return findings
+
+    def _evaluate(
+        self, mesh: Mesh, ids: Sequence[str], previous: dict[str, str] | None = None
+    ) -> list[Finding]:
+        if previous is None:
+            previous = {p.id: p.status for p in self.catalog.products()}
+        lineage.open_store(self.root / ".meshkit" / "lineage-memo.json")
+        try:
+            return governance.evaluate(mesh, ids, now=self.now(), previous_status=previous)
+        finally:
+            lineage.save_store()
 
     def policy_report(self) -> dict[str, Any]:
         """Compliance per domain and per policy, from the latest stored evaluation of each product."""
@@ -306,51 +378,6 @@ class Workspace:
         self.catalog.finish_run(
             run_id, status="success", timings={}, row_count=rows, delta_version=result.version
         )
-
-    def _check_contract(self, product: Product, report: ValidationReport) -> list[Problem]:
-        session = self.engine.session()
-        try:
-            for port in product.spec.inputs:
-                if port.product is not None:
-                    upstream = self.mesh.products[port.product]
-                    columns = [(c.name, c.type) for c in upstream.spec.schema_.columns]
-                    session.register(
-                        Source(name=port.name, reader="parquet", paths=[], columns=columns)
-                    )
-                elif port.file is not None:
-                    try:
-                        session.register(inputs.file_source(self.mesh, product, port))
-                    except MeshkitError:
-                        report.notes.append(
-                            f"{product.id}: input '{port.name}' has no files yet; columns checked at build"
-                        )
-                        return []
-                else:
-                    report.notes.append(
-                        f"{product.id}: database input '{port.name}'; columns checked at build"
-                    )
-                    return []
-            try:
-                actual = session.describe(transform_query(product))
-            except Exception as err:  # DuckDB binder errors: unknown column, bad function...
-                message = str(err).strip().split("\n")[0]
-                return [
-                    Problem(
-                        f"SQL does not bind: {message}",
-                        file=product.transform_file or product.file,
-                        hint="fix the column or function name; input columns come from each port",
-                    )
-                ]
-            names = [c.name.lower() for c in product.spec.schema_.columns]
-            out = []
-            for violation in contract.violations(product, actual):
-                loc: list[str | int] = ["schema", "columns"]
-                if violation.column is not None:
-                    loc.append(names.index(violation.column.lower()))
-                out.append(product.problem(violation.message, loc, hint=violation.hint))
-            return out
-        finally:
-            session.close()
 
     # ---------------------------------------------------------------- build
 
@@ -704,6 +731,18 @@ def policy_error(findings: Sequence[Finding]) -> PolicyError:
             )
     policies = sorted({f.policy for f in findings})
     return PolicyError(problems, sorted({f.product for f in findings}), policies=policies)
+
+
+def _about_sql(product: Product, problem: Problem) -> bool:
+    """Whether `problem` makes binding `product`'s SQL pointless: it is in its SQL file, or in
+    the inputs, transform or schema of its spec."""
+    if problem.file is not None and problem.file == product.transform_file:
+        return True
+    return problem.file == product.file and problem.path.split(".")[0].split("[")[0] in (
+        "inputs",
+        "transform",
+        "schema",
+    )
 
 
 def process_is_gone(pid: int) -> bool:

@@ -36,10 +36,10 @@ def file_source(mesh: Mesh, product: Product, port: InputPort) -> Source:
     matches = [m for m in matches if Path(m).is_file()]
     if not matches:
         raise InputError(
-            f"{product.id}: input '{port.name}' matches no file: {pattern}",
-            hint="paths are relative to the mesh root; run `meshkit demo` or generate the data first"
-            if "data/" in port.file
-            else "paths are relative to the mesh root; check the spelling and the glob",
+            f"{product.id}: input '{port.name}' matches no file: {port.file} "
+            f"(looked for {pattern})",
+            hint="put the file there, or fix the path: it is relative to the mesh root"
+            + (", and a glob must match at least one file" if glob.has_magic(pattern) else ""),
         )
     fmt = port.format or infer_format(port.file) or "parquet"
     return Source(name=port.name, reader=fmt, paths=matches, options=dict(port.options))

@@ -71,7 +71,13 @@ def validate(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
     except (SpecError, PolicyError) as exc:
         if not as_json:
             raise
-        render.print_json({"ok": False, "problems": [p.to_dict() for p in exc.problems]})
+        render.print_json(
+            {
+                "ok": False,
+                "problems": [p.to_dict() for p in exc.problems],
+                "skipped": getattr(exc, "skipped", []),
+            }
+        )
         raise typer.Exit(exc.exit_code) from exc
     if as_json:
         render.print_json(
@@ -80,10 +86,13 @@ def validate(mesh: MeshOption = None, as_json: JsonOption = False) -> None:
                 "domains": report.domains,
                 "products": report.products,
                 "notes": report.notes,
+                "warnings": [w.to_dict() for w in report.warnings],
                 "policies": [f.to_dict() for f in report.findings],
             }
         )
         return
+    for warning in report.warnings:
+        render.located(warning, label="warning", style="yellow")
     for note in report.notes:
         render.err.print(f"note: {note}", style="dim")
     render.policy_warnings(report.findings)

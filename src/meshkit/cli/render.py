@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from meshkit.build.runner import BuildResult
-from meshkit.errors import MeshkitError, QualityGateError
+from meshkit.errors import MeshkitError, Problem, QualityGateError
 from meshkit.governance.findings import Finding
 
 # Piped output (no terminal to measure) gets room for full ids instead of Rich's 80 columns.
@@ -59,16 +59,27 @@ def error(exc: MeshkitError) -> None:
     else:
         err.print(Text("error: ", style="bold red") + Text(exc.message))
         for problem in problems:
-            line = Text("  ")
-            if problem.location():
-                line += Text(problem.location(), style="bold") + Text(": ")
-            line += Text(problem.message)
-            err.print(line)
-            if problem.hint:
-                err.print(Text("      hint: ", style="cyan") + Text(problem.hint))
+            located(problem)
+    for note in getattr(exc, "skipped", []):
+        err.print(Text("  not checked: ", style="yellow") + Text(note), style="dim")
     if isinstance(exc, QualityGateError):
         for failure in exc.failures:
             _samples(failure.samples)
+
+
+def located(problem: Problem, *, label: str = "", style: str = "") -> None:
+    """One problem: where (file:line:column path), what, the line with a caret, the fix."""
+    line = Text("  ")
+    if label:
+        line += Text(f"{label}: ", style=style)
+    if problem.location():
+        line += Text(problem.location(), style="bold") + Text(": ")
+    line += Text(problem.message)
+    err.print(line)
+    if problem.excerpt:
+        err.print(Text(problem.excerpt), style="dim")
+    if problem.hint:
+        err.print(Text("      hint: ", style="cyan") + Text(problem.hint))
 
 
 def _samples(samples: Sequence[dict[str, Any]], console: Console = err) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -11,13 +12,50 @@ from meshkit.errors import Problem, SpecError
 from meshkit.spec.mesh import Domain, Mesh, Product
 from meshkit.spec.models import API_VERSION, DataProductSpec, DomainSpec, MeshSpec
 from meshkit.spec.problems import problems_from
-from meshkit.spec.yamlpos import YamlMap, YamlSyntaxError, did_you_mean, position, read_yaml
+from meshkit.spec.yamlpos import (
+    YamlMap,
+    YamlSyntaxError,
+    did_you_mean,
+    position,
+    read_yaml,
+    to_plain,
+)
 
 MESH_FILE = "mesh.yaml"
 DOMAIN_FILE = "domain.yaml"
 PRODUCT_FILE = "dataproduct.yaml"
 
 M = TypeVar("M", bound=BaseModel)
+
+# Keys without which a spec says nothing checkable; any other broken key can be set aside to
+# check the rest of the file (see `_salvage`).
+_ESSENTIAL = frozenset({"apiVersion", "kind", "name", "inputs", "transform", "schema"})
+# Stand-ins for broken required keys that no later check reads
+_STAND_INS: dict[str, Any] = {
+    "version": "0.0.0",
+    "description": "-",
+    "owner": {"technical": "-", "business": "-"},
+}
+
+
+@dataclass
+class LoadedSpecs:
+    """Every spec that could be read, and every problem found.
+
+    `mesh` holds the products and domains that are valid (None when mesh.yaml cannot be read
+    at all). `degraded` holds products whose spec has problems but whose inputs, transform and
+    schema are sound: their references and SQL are still checked, so one run reports what a
+    fix-and-retry loop would otherwise find one round at a time. `skipped` says plainly what
+    could not be checked, and why.
+    """
+
+    mesh: Mesh | None
+    problems: list[Problem] = field(default_factory=list)
+    degraded: dict[str, Product] = field(default_factory=dict)
+    unloaded: set[str] = field(default_factory=set)
+    skipped: list[str] = field(default_factory=list)
+    mesh_degraded: bool = False
+    bad_domains: set[str] = field(default_factory=set)
 
 
 def find_root(start: Path) -> Path:
@@ -39,8 +77,16 @@ def find_root(start: Path) -> Path:
 
 
 def _parse(
-    file: Path, model: type[M], kind: str, problems: list[Problem]
+    file: Path,
+    model: type[M],
+    kind: str,
+    problems: list[Problem],
+    *,
+    salvaged: list[tuple[M, YamlMap]] | None = None,
 ) -> tuple[M, YamlMap] | None:
+    """The validated spec and its YAML, or None after adding its problems. With `salvaged`,
+    a spec that fails only in keys that can be set aside is validated without them and put
+    there, so the rest of it can still be checked."""
     try:
         raw = read_yaml(file)
     except YamlSyntaxError as err:
@@ -75,6 +121,29 @@ def _parse(
         return model.model_validate(raw), raw
     except ValidationError as err:
         problems.extend(problems_from(err, model=model, raw=raw, file=file))
+        if salvaged is not None:
+            rescued = _salvage(model, raw, err)
+            if rescued is not None:
+                salvaged.append((rescued, raw))
+        return None
+
+
+def _salvage(model: type[M], raw: YamlMap, err: ValidationError) -> M | None:
+    """The spec without the top-level keys its errors are in (their defaults, or stand-ins
+    for required keys no later check reads); None when an essential key is broken."""
+    plain = to_plain(raw)
+    for error in err.errors():
+        loc = error.get("loc") or ()
+        top = str(loc[0]) if loc else ""
+        if top in _ESSENTIAL or not top:
+            return None
+        if top in _STAND_INS:
+            plain[top] = _STAND_INS[top]
+        else:
+            plain.pop(top, None)  # an unknown key, or one with a default
+    try:
+        return model.model_validate(plain)
+    except ValidationError:
         return None
 
 
@@ -122,20 +191,33 @@ def _read_transform(product: Product, problems: list[Problem]) -> None:
 
 def load_mesh(root: Path) -> Mesh:
     """Load and validate every spec under `root`. Raises SpecError listing every problem found."""
+    loaded = load_specs(root)
+    if loaded.problems or loaded.mesh is None:
+        raise SpecError(sorted_problems(loaded.problems))
+    return loaded.mesh
+
+
+def load_specs(root: Path) -> LoadedSpecs:
+    """Load every spec under `root` and check what can be checked, never raising for a
+    problem in the specs: `meshkit validate` reports them all at once."""
     root = root.resolve()
     problems: list[Problem] = []
     mesh_file = root / MESH_FILE
     if not mesh_file.is_file():
-        raise SpecError(
+        return LoadedSpecs(
+            None,
             [
                 Problem(
                     f"no {MESH_FILE} in this folder",
                     file=root,
                     hint="run `meshkit init` to create a mesh, or pass --mesh PATH",
                 )
-            ]
+            ],
         )
-    parsed_mesh = _parse(mesh_file, MeshSpec, "Mesh", problems)
+    rescued_mesh: list[tuple[MeshSpec, YamlMap]] = []
+    parsed_mesh = _parse(mesh_file, MeshSpec, "Mesh", problems, salvaged=rescued_mesh)
+    degraded: dict[str, Product] = {}
+    bad_domains: set[str] = set()
     domains: dict[str, Domain] = {}
     products: dict[str, Product] = {}
     # products that exist on disk but did not load: references to them are not "unknown"
@@ -167,7 +249,9 @@ def load_mesh(root: Path) -> Mesh:
             )
             continue
         parsed_domain = _parse(domain_file, DomainSpec, "Domain", problems)
-        if parsed_domain is not None:
+        if parsed_domain is None:
+            bad_domains.add(domain_dir.name)
+        else:
             spec, raw = parsed_domain
             domain = Domain(file=domain_file, raw=raw, spec=spec)
             if spec.name != domain_dir.name:
@@ -178,13 +262,26 @@ def load_mesh(root: Path) -> Mesh:
                         hint=f"rename the folder or set name: {domain_dir.name}",
                     )
                 )
+                bad_domains.add(domain_dir.name)
             else:
                 domains[spec.name] = domain
         for product_file in sorted((domain_dir / "products").glob(f"*/{PRODUCT_FILE}")):
             folder_id = f"{domain_dir.name}.{product_file.parent.name}"
-            parsed_product = _parse(product_file, DataProductSpec, "DataProduct", problems)
+            rescued: list[tuple[DataProductSpec, YamlMap]] = []
+            parsed_product = _parse(
+                product_file, DataProductSpec, "DataProduct", problems, salvaged=rescued
+            )
             if parsed_product is None:
                 unloaded.add(folder_id)
+                if rescued and rescued[0][0].name == product_file.parent.name:
+                    sick = Product(
+                        file=product_file,
+                        raw=rescued[0][1],
+                        spec=rescued[0][0],
+                        domain=domain_dir.name,
+                    )
+                    _read_transform(sick, problems)
+                    degraded[sick.id] = sick
                 continue
             pspec, praw = parsed_product
             product = Product(file=product_file, raw=praw, spec=pspec, domain=domain_dir.name)
@@ -210,18 +307,29 @@ def load_mesh(root: Path) -> Mesh:
                 continue
             _read_transform(product, problems)
             products[product.id] = product
-    if parsed_mesh is None:
-        raise SpecError(sorted_problems(problems))
-    mesh_spec, mesh_raw = parsed_mesh
-    mesh = Mesh(
+    loaded = LoadedSpecs(
+        None,
+        problems,
+        degraded,
+        unloaded,
+        mesh_degraded=parsed_mesh is None,
+        bad_domains=bad_domains,
+    )
+    chosen = parsed_mesh or (rescued_mesh[0] if rescued_mesh else None)
+    if chosen is None:
+        loaded.skipped.append(
+            "references between products, SQL, contracts and policies: mesh.yaml cannot be read"
+        )
+        return loaded
+    mesh_spec, mesh_raw = chosen
+    loaded.mesh = Mesh(
         file=mesh_file, raw=mesh_raw, spec=mesh_spec, root=root, domains=domains, products=products
     )
     from meshkit.spec.validate import cross_check
 
-    problems.extend(cross_check(mesh, unloaded=unloaded))
-    if problems:
-        raise SpecError(sorted_problems(problems))
-    return mesh
+    problems.extend(cross_check(loaded.mesh, unloaded=unloaded, degraded=degraded.values()))
+    loaded.problems = sorted_problems(problems)
+    return loaded
 
 
 def sorted_problems(problems: list[Problem]) -> list[Problem]:

@@ -91,6 +91,9 @@ def normalize_type(value: str) -> str:
             f"{value!r} is not a SQL type; use e.g. bigint, integer, double, decimal(15,2), "
             "varchar, boolean, date, timestamp"
         )
+    for node in built.find_all(exp.DataType):  # DuckDB has no LIST(T) syntax: it is T[]
+        if node.this == exp.DataType.Type.LIST:
+            node.set("this", exp.DataType.Type.ARRAY)
     # sqlglot spells DuckDB's VARCHAR as TEXT and INTEGER as INT; show what DESCRIBE says
     text = re.sub(r"\bTEXT\b", "VARCHAR", built.sql(dialect="duckdb"))
     return re.sub(r"\bINT\b", "INTEGER", text)

@@ -7,7 +7,7 @@ import json
 import re
 import threading
 import zoneinfo
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 import duckdb
@@ -45,18 +45,22 @@ def infer_format(path: str) -> FileFormat | None:
     return next((fmt for ext, fmt in _FORMATS.items() if name.endswith(ext)), None)
 
 
-def cross_check(mesh: Mesh, *, unloaded: Collection[str] = ()) -> list[Problem]:
+def cross_check(
+    mesh: Mesh, *, unloaded: Collection[str] = (), degraded: Iterable[Product] = ()
+) -> list[Problem]:
     """Problems that span files. `unloaded`: ids of products that exist on disk but failed to
-    load (their own problems are already reported; references to them are not "unknown")."""
+    load (their own problems are already reported; references to them are not "unknown").
+    `degraded`: such products whose inputs, transform and schema are sound, checked too."""
     problems: list[Problem] = []
+    checked = [*mesh.products.values(), *degraded]
     parse_all(
         [
             p.transform_text
-            for p in mesh.products.values()
+            for p in checked
             if p.transform_text is not None and p.spec.transform.python is None
         ]
     )
-    for product in mesh.products.values():
+    for product in checked:
         problems.extend(_check_product(mesh, product, unloaded))
     problems.extend(_check_cycles(mesh))
     problems.extend(access_problems(mesh))
@@ -73,13 +77,14 @@ def _check_product(mesh: Mesh, product: Product, unloaded: Collection[str]) -> I
             and port.product not in mesh.products
             and port.product not in unloaded
         ):
-            guess = did_you_mean(port.product, list(mesh.products))
+            known = sorted({*mesh.products, *unloaded})
+            guess = did_you_mean(port.product, known)
             yield product.problem(
                 f"input '{port.name}' refers to unknown product '{port.product}'",
                 ["inputs", i, "product"],
                 hint=f"did you mean '{guess}'?"
                 if guess
-                else f"known products: {', '.join(sorted(mesh.products)) or 'none'}",
+                else f"known products: {', '.join(known) or 'none'}",
             )
         if port.product == product.id:
             yield product.problem(
