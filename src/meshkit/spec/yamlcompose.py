@@ -133,7 +133,6 @@ class _Open:
     key: Any = None  # mappings: the key waiting for its value
     key_at: Position = (1, 1)
     has_key: bool = False
-    merge_key: bool = False
     merges: list[YamlMap] = field(default_factory=list)
     own: set[Any] = field(default_factory=set)
 
