@@ -12,11 +12,11 @@ from typing import Any
 
 import duckdb
 import sqlglot
-from croniter import croniter
 from sqlglot import exp
 
 from meshkit.errors import Problem
 from meshkit.spec.access_checks import access_problems
+from meshkit.spec.cron import cron_problem
 from meshkit.spec.mesh import Mesh, Product
 from meshkit.spec.models import FileFormat, PatternCheck, SqlCheck
 from meshkit.spec.yamlpos import did_you_mean
@@ -163,12 +163,9 @@ def _check_product(mesh: Mesh, product: Product, unloaded: Collection[str]) -> I
     ):
         yield problem
     if spec.schedule is not None:
-        if not croniter.is_valid(spec.schedule.cron):
-            yield product.problem(
-                f"invalid cron expression {spec.schedule.cron!r}",
-                ["schedule", "cron"],
-                hint="use five fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'",
-            )
+        if (bad_cron := cron_problem(spec.schedule.cron)) is not None:
+            message, hint = bad_cron
+            yield product.problem(message, ["schedule", "cron"], hint=hint)
         try:
             zoneinfo.ZoneInfo(spec.schedule.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

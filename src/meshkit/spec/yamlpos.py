@@ -1,40 +1,53 @@
 """YAML that remembers where things are: every mapping and list knows its keys' positions.
 
 Parsing uses libyaml through PyYAML (CSafeLoader: about 20x faster than a pure-Python
-parser, which matters at a thousand products), building dicts and lists that carry 1-based
-line/column positions so any error can point into the file.
+parser, which matters at a thousand products); `yamlcompose` builds dicts and lists that carry
+1-based line/column positions from its events, so any error can point into the file, within
+limits that keep one hostile file from taking down CI or the server (see docs/specs.md, "Limits").
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-from yaml.error import MarkedYAMLError, YAMLError
+from yaml.error import YAMLError
 
 from meshkit.errors import Problem
+from meshkit.spec.yamlcompose import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_VALUES,
+    Position,
+    YamlList,
+    YamlMap,
+    YamlProblem,
+    compose,
+)
+from meshkit.spec.yamlerrors import composer_problem, syntax_problem
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_VALUES",
+    "Loc",
+    "Position",
+    "YamlList",
+    "YamlMap",
+    "YamlSyntaxError",
+    "did_you_mean",
+    "dotted",
+    "parse_yaml",
+    "position",
+    "read_yaml",
+    "to_plain",
+]
 
 Loc = Sequence[str | int]
-Position = tuple[int, int]
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class YamlMap(dict[Any, Any]):
-    """A YAML mapping: `pos` is where it starts, `key_pos[key]` where each key is."""
-
-    pos: Position = (1, 1)
-    key_pos: dict[Any, Position]
-
-
-class YamlList(list[Any]):
-    """A YAML sequence: `pos` is where it starts, `item_pos[i]` where each item is."""
-
-    pos: Position = (1, 1)
-    item_pos: list[Position]
 
 
 class YamlSyntaxError(Exception):
@@ -43,139 +56,78 @@ class YamlSyntaxError(Exception):
         self.problem = problem
 
 
-class _DuplicateKey(yaml.constructor.ConstructorError):  # type: ignore[misc]
-    pass
-
-
-def _at(node: yaml.Node) -> Position:
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-_STR = "tag:yaml.org,2002:str"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
-_SCALARS = yaml.constructor.SafeConstructor()  # ints, floats, bools, nulls, dates
-
-
 def parse_yaml(text: str) -> Any:
-    """Compose in C (libyaml), then convert nodes directly: 3-4x faster than PyYAML's own
-    generator-based construction, and every mapping/list keeps its positions."""
-    node = yaml.compose(text, Loader=_Loader)
-    return None if node is None else _convert(node)
-
-
-def _convert(node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag == _STR:
-            return node.value
-        return _SCALARS.construct_object(node, deep=True)
-    if isinstance(node, yaml.MappingNode):
-        if node.tag != _MAP:
-            return _SCALARS.construct_object(node, deep=True)
-        if any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
-            _SCALARS.flatten_mapping(node)
-        result = YamlMap()
-        result.pos = _at(node)
-        result.key_pos = {}
-        for key_node, value_node in node.value:
-            key = _convert(key_node)
-            if key in result:
-                raise _DuplicateKey(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key!r}",
-                    key_node.start_mark,
-                )
-            result[key] = _convert(value_node)
-            result.key_pos[key] = _at(key_node)
-        return result
-    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
-        items = YamlList(_convert(child) for child in node.value)
-        items.pos = _at(node)
-        items.item_pos = [_at(child) for child in node.value]
-        return items
-    return _SCALARS.construct_object(node, deep=True)
+    """The document in `text`, with positions. Raises yaml's YAMLError for syntax errors and
+    YamlProblem for valid YAML that a spec may not be (see `yamlcompose`)."""
+    return compose(text)
 
 
 def read_yaml(file: Path) -> Any:
-    """Parse one YAML file, keeping positions. Syntax errors become a located Problem."""
+    """Parse one YAML file, keeping positions. Every error becomes a located Problem.
+
+    The size is checked before reading (and the read itself is bounded, in case the file grows
+    or is not what stat said), so a huge file costs nothing but the stat."""
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        data = _read_bounded(file)
+        text = data.decode("utf-8")
+    except _TooLarge as err:
+        raise YamlSyntaxError(
+            Problem(
+                f"the file is {_size(err.size)}, larger than the {_size(MAX_FILE_BYTES)} a spec "
+                "file may be",
+                file=file,
+                hint="a spec is a few KB: check that this is the file you meant, or split it",
+            )
+        ) from None
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise YamlSyntaxError(
+            Problem(
+                "cannot read file: it is not UTF-8 text",
+                file=file,
+                line=line,
+                column=column,
+                hint="save the file as UTF-8",
+            )
+        ) from err
+    except OSError as err:
         raise YamlSyntaxError(Problem(f"cannot read file: {err}", file=file)) from err
     try:
         return parse_yaml(text)
-    except MarkedYAMLError as err:
-        raise YamlSyntaxError(_syntax_problem(err, text, file)) from err
+    except YamlProblem as err:
+        raise YamlSyntaxError(composer_problem(err, text, file)) from err
     except YAMLError as err:
-        raise YamlSyntaxError(Problem(f"invalid YAML: {err}", file=file)) from err
+        raise YamlSyntaxError(syntax_problem(err, text, file)) from err
 
 
-def _syntax_problem(err: MarkedYAMLError, text: str, file: Path) -> Problem:
-    """Say what went wrong where the user has to fix it, not only where the parser gave up."""
-    mark = err.problem_mark or err.context_mark
-    context = str(err.context or "")
-    problem = str(err.problem or "")
-    detail = " ".join(x for x in (context, problem) if x)
-    message = f"invalid YAML: {detail}"
-    hint = "check the indentation and quoting around this line"
-    opened = err.context_mark
-    runaway = _runaway_quote(text, mark.line) if mark is not None else None
-    if "duplicate key" in detail:
-        message = f"invalid YAML: {problem}"
-        hint = "each key may appear once in a mapping; remove or rename one"
-    elif "'\\t'" in problem or "\t" in problem or "tab character" in problem:
-        message = "invalid YAML: a tab character is used for indentation"
-        hint = "YAML does not allow tabs for indentation; use spaces"
-    elif "quoted scalar" in context and opened is not None:
-        message = "invalid YAML: the quote opened here is never closed"
-        hint = "add the closing quote at the end of the value"
-        mark = opened
-    elif runaway is not None:
-        mark, end_line = runaway
-        message = (
-            "invalid YAML: the quote opened here is not closed on its line, so the text runs on "
-            f"to line {end_line}"
-        )
-        hint = "add the closing quote at the end of the value"
-    elif context.startswith("while parsing a flow") and opened is not None and mark is not None:
-        bracket = text.splitlines()[opened.line][opened.column : opened.column + 1] or "["
-        closer = {"[": "]", "{": "}"}.get(bracket, "]")
-        message = (
-            f"invalid YAML: the '{bracket}' opened here is not closed "
-            f"({problem} at line {mark.line + 1}, column {mark.column + 1})"
-        )
-        hint = f"close it with '{closer}' on the same line, or write the entries as indented lines"
-        mark = opened
-    elif "mapping values are not allowed" in problem:
-        hint = (
-            "this line is indented deeper than the keys above it, or a value contains ': ' "
-            "and must be quoted"
-        )
-    line = mark.line + 1 if mark is not None else None
-    column = mark.column + 1 if mark is not None else None
-    return Problem(message, file=file, line=line, column=column, hint=hint)
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
 
 
-def _runaway_quote(text: str, error_line: int) -> tuple[Any, int] | None:
-    """A quoted scalar spanning lines and ending just before the error: its closing quote is
-    probably missing, and the parser only noticed lines later (at the next quote)."""
-    found: tuple[Any, int] | None = None
+def _read_bounded(file: Path) -> bytes:
+    # O_NONBLOCK: opening a FIFO named like a spec must not wait for a writer
+    fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        for token in yaml.scan(text, Loader=_Loader):
-            start, end = token.start_mark, token.end_mark
-            if start.line >= error_line:
-                break
-            if (
-                type(token).__name__ == "ScalarToken"
-                and token.style in ("'", '"')
-                and end.line > start.line
-                and end.line >= error_line - 1
-            ):
-                found = (start, end.line + 1)
-    except YAMLError:
-        pass
-    return found
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{file} is not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise _TooLarge(info.st_size)
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise _TooLarge(len(data))
+    return data
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MiB"
+    return f"{n / 1024:.0f} KiB"
 
 
 def position(node: Any, loc: Loc) -> tuple[int | None, int | None]:
