@@ -5,6 +5,8 @@
 Each round starts from a new catalog file and times, in one process:
   single    `AuditLog.record`, one entry per transaction (what a query or an approval costs):
             head lock, hash, a checkpoint every 100 entries, the re-signed head, a commit
+  head file the same with a head file (what `Workspace` does): the new signed head also
+            written outside the catalog after each commit (lock, read, rename)
   batch     `AuditLog.record_many` with 100 entries per transaction
   verify    `AuditLog.verify` over the whole log (the single and batch entries): every hash
             recomputed, every checkpoint and the head checked against the public key
@@ -40,11 +42,24 @@ def one_round(work: Path, single: int, batches: int) -> dict[str, float]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     with Catalog(f"sqlite:///{work / 'catalog.db'}") as catalog:
-        log = AuditLog(catalog, Ed25519PrivateKey.generate())
+        log_key = Ed25519PrivateKey.generate()
+        log = AuditLog(catalog, log_key)
         start = time.perf_counter()
         for i in range(single):
             log.record("ana@example.com", "query", "sales.orders", sql="select * from t", rows=i)
         single_s = time.perf_counter() - start
+    with Catalog(f"sqlite:///{work / 'witnessed.db'}") as catalog:
+        witnessed = AuditLog(
+            catalog, Ed25519PrivateKey.generate(), head_file=work / "audit-head.json"
+        )
+        start = time.perf_counter()
+        for i in range(single):
+            witnessed.record(
+                "ana@example.com", "query", "sales.orders", sql="select * from t", rows=i
+            )
+        head_file_s = time.perf_counter() - start
+    with Catalog(f"sqlite:///{work / 'catalog.db'}") as catalog:
+        log = AuditLog(catalog, log_key)
         drafts = [
             AuditDraft("raj@example.com", "grant.approve", f"sales.p{i}", {"grant": i})
             for i in range(BATCH)
@@ -60,6 +75,7 @@ def one_round(work: Path, single: int, batches: int) -> dict[str, float]:
         raise SystemExit(f"the fresh log does not verify: {result.problem}")
     return {
         "single_per_second": single / single_s,
+        "head_file_per_second": single / head_file_s,
         "batch_per_second": batches * BATCH / batch_s,
         "verify_per_second": result.entries / verify_s,
         "verify_seconds": verify_s,
@@ -87,6 +103,7 @@ def main() -> None:
         "checkpoint_every": 100,
         "entries_verified": int(median("entries")),
         "append_single_entries_per_second": round(median("single_per_second")),
+        "append_single_with_head_file_entries_per_second": round(median("head_file_per_second")),
         "append_batch_100_entries_per_second": round(median("batch_per_second")),
         "verify_entries_per_second": round(median("verify_per_second")),
         "verify_seconds": round(median("verify_seconds"), 3),

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from meshkit import governance
+from meshkit.access import witness
 from meshkit.access.audit import (
     AuditLog,
     Verification,
@@ -688,15 +689,26 @@ class Workspace:
     def audit(self) -> AuditLog:
         """The tamper-evident audit log, signed with the platform's Ed25519 key."""
         settings = self.mesh.spec.settings.audit
-        key = load_or_create_key(self.mesh.resolve_path(settings.key_file))
-        return AuditLog(self.catalog, key, checkpoint_every=settings.checkpoint_every)
+        key_file = self.mesh.resolve_path(settings.key_file)
+        key = load_or_create_key(key_file)
+        head_file = (
+            self.mesh.resolve_path(settings.head_file)
+            if settings.head_file
+            else key_file.with_name(witness.DEFAULT_NAME)
+        )
+        return AuditLog(
+            self.catalog, key, checkpoint_every=settings.checkpoint_every, head_file=head_file
+        )
 
-    def verify_audit(self, public_key: bytes | None = None) -> Verification:
+    def verify_audit(
+        self, public_key: bytes | None = None, *, head_file: Path | None = None
+    ) -> Verification:
         """Check the audit log's hash chain and signatures: against `public_key` (PEM) when
-        given, a copy kept away from the catalog's writers; else the key file's own."""
-        if public_key is None:
-            return self.audit.verify()
-        return self.audit.verify(load_public_key(public_key))
+        given, a copy kept away from the catalog's writers; else the key file's own. Then
+        against the signed head in `head_file` (a copy shipped elsewhere), else in the head
+        file of `settings.audit` when there is one."""
+        key = None if public_key is None else load_public_key(public_key)
+        return self.audit.verify(key, head_file=head_file)
 
     def audit_public_key(self) -> bytes:
         """The platform's audit public key as PEM: keep a copy to verify the log against."""

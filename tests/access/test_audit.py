@@ -10,14 +10,12 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
-from sqlalchemy import JSON, Engine, bindparam, create_engine, make_url, text
+from sqlalchemy import create_engine, text
 
 from meshkit.access import audit
 from meshkit.access.audit import (
@@ -43,80 +41,15 @@ from meshkit.access.audit import (
 )
 from meshkit.catalog import Catalog
 from meshkit.catalog.audit import GENESIS_HASH, entry_hash, head_statement
-from meshkit.catalog.models import UTCDateTime
 from meshkit.errors import CatalogError, MeshkitError
 
-POSTGRES_URL = os.environ.get("MESHKIT_TEST_POSTGRES_URL", "")
 EVERY = 10  # checkpoint interval of the logs under test
 SIZE = 45  # entries in a filled log: checkpoints at 10..40, head at 45
-
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "postgresql",
-        marks=[
-            pytest.mark.postgres,
-            pytest.mark.skipif(
-                not POSTGRES_URL, reason="PostgreSQL audit tests need MESHKIT_TEST_POSTGRES_URL"
-            ),
-        ],
-    ),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each backend; on PostgreSQL a schema of its own, dropped after."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    schema = f"t_{uuid4().hex}"
-    admin = create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        try:
-            yield url.render_as_string(hide_password=False)
-        finally:
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        admin.dispose()
-
-
-@pytest.fixture
-def catalog(catalog_url: str) -> Iterator[Catalog]:
-    with Catalog(catalog_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-def key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
 
 
 @pytest.fixture
 def log(catalog: Catalog, key: Ed25519PrivateKey) -> AuditLog:
     return AuditLog(catalog, key, checkpoint_every=EVERY)
-
-
-@pytest.fixture
-def sql(catalog_url: str) -> Iterator[Callable[..., None]]:
-    """Run raw SQL against the catalog's database, as an intruder would."""
-    engine: Engine = create_engine(catalog_url)
-
-    def run(statement: str, **params: Any) -> None:
-        query = text(statement)
-        if "at" in params:
-            query = query.bindparams(bindparam("at", type_=UTCDateTime()))
-        if "detail" in params:
-            query = query.bindparams(bindparam("detail", type_=JSON()))
-        with engine.begin() as conn:
-            conn.execute(query, params)
-
-    yield run
-    engine.dispose()
 
 
 def fill(log: AuditLog, count: int = SIZE) -> None:

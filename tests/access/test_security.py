@@ -123,6 +123,18 @@ SAME = {
     "overflow": f"select sum(customer_key * 9223372036854775807) from {C}",
     "approx-stats": f"select approx_count_distinct(customer_name), count(distinct phone) from {C}",
     "histogram": f"select histogram(substr(phone, -2)) from {C}",
+    # table functions with constant arguments, and PIVOT/UNPIVOT, over the masked views
+    "range-join": f"select r.i, c.customer_name, c.phone from range(5) r(i) join {C} c on c.customer_key % 5 = r.i",
+    "unnest-cross-join": f"select u.x, count(*), min(phone) from {C}, unnest(['a', 'b']) u(x) group by 1",
+    "generate-series-probe": f"select g.n, count(c.customer_key) from generate_series(0, 3) g(n) left join {C} c on c.account_balance > g.n * 1000 group by 1",
+    "pivot-statement": f"pivot (select region, market_segment from {C}) on market_segment using count(*) group by region",
+    "pivot-in-subquery": f"select * from (pivot (select region from {C}) on region using count(*)) p",
+    "pivot-hidden-region": f"select * from (pivot (select region from {C}) on region in ('ASIA', 'EUROPE') using count(*)) p",
+    "pivot-masked-column": f"select * from (pivot (select nation, address from {C}) on address using count(*)) p",
+    "pivot-cte": f"with x as (select nation, market_segment from {C}) select * from (pivot x on market_segment using count(*) group by nation) p",
+    "pivot-standard-form": f"select * from (select region, account_balance from {C}) pivot (count(*) for region in ('ASIA', 'EUROPE'))",
+    "unpivot-masked": f"select k, count(distinct v) from (unpivot (select customer_name, address, phone from {C}) on customer_name, address, phone into name k value v) u group by k",
+    "unpivot-statement": f"unpivot (select customer_key, customer_name, phone from {C}) on customer_name, phone into name k value v",
 }
 
 # Refused outright, whoever asks.

@@ -9,33 +9,32 @@ Verification stops at the first problem and names it: ``first_bad`` is the seq f
 log can no longer be trusted. An entry's own flaws (edited, missing, inserted, reordered) are
 found by the hash chain. A tail that was cut off, or rewritten with freshly computed hashes, is
 found by the signatures: checkpoints every ``checkpoint_every`` entries, and the head naming the
-latest entry. What no signature can reveal is a log deleted entirely, head and all: keep an
-export, or the head, somewhere the catalog's writers cannot reach.
+latest entry. What no signature in the catalog can reveal is a log deleted entirely, head and
+all, or rolled back: that takes a copy of a later head outside it, the head file (``witness``),
+which ``AuditLog`` keeps after each append and compares the log with.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol, TextIO
-from uuid import uuid4
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-    load_pem_private_key,
-    load_pem_public_key,
-)
 
+from meshkit.access import witness
+from meshkit.access.keys import (
+    Ed25519Signer,
+    derive_secret,
+    load_or_create_key,
+    load_public_key,
+    public_key_id,
+    public_pem,
+    signed_by,
+)
 from meshkit.catalog import Catalog
 from meshkit.catalog.audit import (
     GENESIS_HASH,
@@ -45,9 +44,9 @@ from meshkit.catalog.audit import (
     AuditHeadRecord,
     UnreadableAuditEntry,
     canonical_json,
+    head_statement,
     timestamp,
 )
-from meshkit.errors import MeshkitError
 
 __all__ = [
     "AuditDraft",
@@ -57,137 +56,15 @@ __all__ = [
     "derive_secret",
     "export_log",
     "load_or_create_key",
+    "load_public_key",
     "public_key_id",
+    "public_pem",
     "verify_export",
     "verify_log",
 ]
 
 PAGE_SIZE: Final = 1000
 DEFAULT_CHECKPOINT_EVERY: Final = 100
-
-_LOST_KEY_HINT: Final = (
-    "restore the key file from a backup; if the key is lost, move the file aside and a new key "
-    "is created, but what the old key signed then verifies only with the old public key"
-)
-
-
-# -- keys --------------------------------------------------------------------------------------
-
-
-def load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    """The Ed25519 signing key at ``path`` (PEM, PKCS#8, unencrypted); created if missing.
-
-    A new key file is written whole under a temporary name, readable by its owner only, then
-    linked into place: a reader never sees half a key, and of two processes creating the key at
-    once, both end up using the one that was linked first.
-    """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return _create_key(path)
-    except OSError as exc:
-        raise MeshkitError(
-            f"cannot read the audit signing key {path}: {exc.strerror}",
-            hint="the key file must be readable by the user meshkit runs as",
-        ) from exc
-    try:
-        key = load_pem_private_key(data, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise MeshkitError(
-            f"the audit signing key {path} is corrupt or encrypted: it is not an unencrypted "
-            "PEM private key",
-            hint=_LOST_KEY_HINT,
-        ) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise MeshkitError(
-            f"the audit signing key {path} is a {type(key).__name__}, not an Ed25519 key",
-            hint=_LOST_KEY_HINT,
-        )
-    return key
-
-
-def _create_key(path: Path) -> Ed25519PrivateKey:
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    temporary = path.with_name(f".{path.name}.{uuid4().hex}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), 0o600)  # whatever the umask
-            out.write(pem)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(temporary, path)  # unlike a rename, fails if the key appeared meanwhile
-        except FileExistsError:
-            return load_or_create_key(path)
-    except OSError as exc:
-        raise MeshkitError(
-            f"cannot create the audit signing key {path}: {exc.strerror}",
-            hint="the key's directory must exist or be creatable, and be writable",
-        ) from exc
-    finally:
-        temporary.unlink(missing_ok=True)
-    return key
-
-
-def derive_secret(key: Ed25519PrivateKey, purpose: bytes) -> str:
-    """A secret for another purpose (hex), derived one-way from the platform key: knowing it
-    reveals nothing of the key, and each purpose gets its own."""
-    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    return hashlib.sha256(purpose + b"\0" + raw).hexdigest()
-
-
-def public_pem(public_key: Ed25519PublicKey) -> bytes:
-    """The public key as PEM (SubjectPublicKeyInfo), for `openssl` or `load_public_key`."""
-    return public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-
-
-def load_public_key(pem: bytes) -> Ed25519PublicKey:
-    """An Ed25519 public key from PEM; MeshkitError when it is not one."""
-    try:
-        key = load_pem_public_key(pem)
-    except (ValueError, UnsupportedAlgorithm) as err:
-        raise MeshkitError(
-            "the public key is not a PEM public key",
-            hint="pass the file `meshkit audit key` wrote",
-        ) from err
-    if not isinstance(key, Ed25519PublicKey):
-        raise MeshkitError(
-            "the public key is not an Ed25519 key", hint="pass the file `meshkit audit key` wrote"
-        )
-    return key
-
-
-def public_key_id(public_key: Ed25519PublicKey) -> str:
-    """A short name for a key: the first 16 hex digits of SHA-256 of its raw bytes."""
-    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-class Ed25519Signer:
-    """Signs the log's checkpoints and head (an ``AuditSigner`` for the catalog)."""
-
-    def __init__(self, key: Ed25519PrivateKey) -> None:
-        self._key = key
-        self._key_id = public_key_id(key.public_key())
-
-    @property
-    def key_id(self) -> str:
-        return self._key_id
-
-    def sign(self, message: bytes) -> str:
-        return self._key.sign(message).hex()
-
-
-def _signed_by(public_key: Ed25519PublicKey, signature: str, message: bytes) -> bool:
-    try:
-        public_key.verify(bytes.fromhex(signature), message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
 
 # -- the log -----------------------------------------------------------------------------------
 
@@ -201,6 +78,10 @@ class Verification:
     checkpoints: int
     first_bad: int | None = None
     problem: str | None = None
+    head_file: str | None = None
+    """The head file the log was compared with (None: none was asked for)."""
+    witnessed: int | None = None
+    """The seq that head file witnessed; None when there was no such file, or no valid one."""
 
 
 class AuditLog:
@@ -212,11 +93,13 @@ class AuditLog:
         key: Ed25519PrivateKey,
         *,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        head_file: Path | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
         self.catalog = catalog
         self.checkpoint_every = checkpoint_every
+        self.head_file = head_file  # the signed head kept outside the catalog (`witness`)
         self._signer = Ed25519Signer(key)
         self.public_key = key.public_key()
 
@@ -228,20 +111,71 @@ class AuditLog:
         return entry
 
     def record_many(self, drafts: Iterable[AuditDraft]) -> list[AuditEntryRecord]:
-        """Append entries in one transaction: all of them get consecutive seqs, or none."""
-        return self.catalog.append_audit(
+        """Append entries in one transaction: all of them get consecutive seqs, or none; then,
+        once committed, the new head goes to the head file (if any)."""
+        records = self.catalog.append_audit(
             list(drafts), self._signer, checkpoint_every=self.checkpoint_every
         )
+        if records and self.head_file is not None:
+            last, first = records[-1], records[0]
+            key_id = self._signer.key_id
+            statement = head_statement(seq=last.seq, hash=last.hash, key_id=key_id)
+            head = AuditHeadRecord(last.seq, last.hash, self._signer.sign(statement), key_id)
 
-    def verify(self, public_key: Ed25519PublicKey | None = None) -> Verification:
-        """Check the whole log against ``public_key`` (by default, this log's own)."""
-        return verify_log(
-            self.catalog, public_key or self.public_key, checkpoint_every=self.checkpoint_every
-        )
+            def extends(old: AuditHeadRecord) -> bool:
+                if first.seq == old.seq + 1 and first.prev_hash == old.hash:
+                    return True  # the usual case: nobody appended in between
+                return self._hash_at(old.seq) == old.hash
+
+            witness.advance(self.head_file, head, extends=extends)
+        return records
+
+    def verify(
+        self, public_key: Ed25519PublicKey | None = None, *, head_file: Path | None = None
+    ) -> Verification:
+        """Check the whole log against ``public_key`` (by default, this log's own), and against
+        ``head_file`` (by default, this log's own head file, if it has one)."""
+        key = public_key or self.public_key
+        path = head_file or self.head_file
+        if path is None:
+            return verify_log(self.catalog, key, checkpoint_every=self.checkpoint_every)
+        try:
+            head = witness.read(path)  # before the log: see `witness.compare`
+        except witness.HeadFileError as err:
+            result = verify_log(self.catalog, key, checkpoint_every=self.checkpoint_every)
+            return _also(result, None, err.message, head_file=path, witnessed=None)
+        result = verify_log(self.catalog, key, checkpoint_every=self.checkpoint_every)
+        if head is None:
+            return dataclasses.replace(result, head_file=witness.shown(path))
+        problem = witness.signature_problem(head, key, path)
+        if problem is not None:
+            return _also(result, None, problem, head_file=path, witnessed=None)
+        found = witness.compare(head, path, last=result.entries, hash_at=self._hash_at)
+        first_bad, message = found if found is not None else (None, None)
+        return _also(result, first_bad, message, head_file=path, witnessed=head.seq)
+
+    def _hash_at(self, seq: int) -> str | None:
+        entries = self.catalog.audit_entries(seq - 1, limit=1)
+        return entries[0].hash if entries and entries[0].seq == seq else None
 
     def export(self, stream: TextIO, after_seq: int = 0) -> int:
         """Write entries after ``after_seq`` to ``stream``; see ``export_log``."""
         return export_log(self.catalog, stream, after_seq=after_seq)
+
+
+def _also(
+    result: Verification,
+    first_bad: int | None,
+    problem: str | None,
+    *,
+    head_file: Path,
+    witnessed: int | None,
+) -> Verification:
+    """`result` with what the head file showed: a problem of the log's own comes first."""
+    checked = dataclasses.replace(result, head_file=witness.shown(head_file), witnessed=witnessed)
+    if problem is None or not result.ok:
+        return checked
+    return dataclasses.replace(checked, ok=False, first_bad=first_bad, problem=problem)
 
 
 def verify_log(
@@ -375,7 +309,18 @@ class _CatalogSource:
             after = last
 
     def checkpoints_after(self, seq: int) -> list[AuditCheckpointRecord]:
-        return self._catalog.audit_checkpoints(seq)
+        # An append that committed after the last page was read brings a checkpoint beyond it,
+        # but also that checkpoint's entry (one transaction): only a checkpoint whose entry is
+        # gone shows a cut; otherwise the log just grew while it was read.
+        found = self._catalog.audit_checkpoints(seq)
+        if found:
+            try:
+                entry = self._catalog.audit_entries(found[0].seq - 1, limit=1)
+            except UnreadableAuditEntry:
+                return found
+            if entry and entry[0].seq == found[0].seq:
+                return []
+        return found
 
     def head(self) -> AuditHeadRecord | None:
         return self._head
@@ -574,7 +519,7 @@ class _Walk:
     def _signature(
         self, what: str, signed: AuditCheckpointRecord | AuditHeadRecord, statement: bytes
     ) -> str | None:
-        if _signed_by(self.key, signed.signature, statement):
+        if signed_by(self.key, signed.signature, statement):
             return None
         if signed.key_id != self.key_id:
             return f"{what} names key {signed.key_id!r}, not the verifying key {self.key_id!r}"

@@ -6,10 +6,12 @@ that same AST (not the text as sent) with external access off and its configurat
 
 * The statement is one query: no ATTACH, COPY, INSTALL, LOAD, PRAGMA, SET, DDL, DML, EXPLAIN,
   DESCRIBE, SUMMARIZE.
-* Every FROM item is a product the caller can see (`<domain>.<product>`), a subquery, or a CTE
+* Every FROM item is a product the caller can see (`<domain>.<product>`), a subquery, a CTE
   *in scope where it is used* (resolved per scope, as DuckDB does: a name that matches a CTE
-  elsewhere in the query is not a CTE here). No table functions anywhere, LATERAL included; no
-  file paths, system catalogs (`information_schema`, `duckdb_*`, `pg_catalog`).
+  elsewhere in the query is not a CTE here), a PIVOT/UNPIVOT of one of those, or one of the
+  `TABLE_FUNCTIONS` (`range`, `generate_series`, `unnest`) with constant arguments: rows made
+  from the query's own text, never from data. No other table function anywhere, LATERAL
+  included; no file paths, system catalogs (`information_schema`, `duckdb_*`, `pg_catalog`).
 * CTEs are not named like a product or domain the caller can see (no shadowing).
 * Every function is one DuckDB knows as a scalar, aggregate or window function or a macro of
   its `main` schema that does not read the catalog (an allowlist taken from DuckDB itself, so a
@@ -19,60 +21,19 @@ that same AST (not the text as sent) with external access off and its configurat
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import cache
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import build_scope
 
+from meshkit.access.functions import denied_function as denied_function
+from meshkit.access.parsetree import CTE_PREFIX, HINT, check_tree, cte_names, statement_types
 from meshkit.errors import AccessDenied, MeshkitError
 from meshkit.spec.validate import duckdb_parse, duckdb_syntax_error, line_column, parse_error
 
 DIALECT = "duckdb"
-
-# Known functions a query still may not call: they reach outside the data (settings,
-# variables, environment, files, the catalog), sleep, or leak through errors or statistics.
-_DENIED = re.compile(
-    r"^(read_\w*|\w*_scan|glob|getenv|current_(setting|query|database|schema|schemas|catalog|role|user)"
-    r"|getvariable|set_variable|duckdb_\w*|pragma_\w*|query|query_table|sniff_csv|parquet_\w*"
-    r"|error|which_secret|load_\w*|install_\w*|json_execute_serialized_sql|\w*_metadata"
-    r"|\w*_file\w*|stats|sleep_ms|pg_\w*|\w*_privilege|\w*_description|has_\w*|enable_\w*"
-    r"|disable_\w*|checkpoint|\w*external_resource\w*|\w*_secret\w*|\w*_log\w*|version"
-    r"|platform|txid_current|current_localtime|json_serialize_\w*|json_deserialize_\w*"
-    r"|\w*_plan|assert_\w*|in_search_path|index_key|nextval|currval|setval|__internal_\w*"
-    r"|current_query_id|current_connection_id|current_transaction_id|session_user)$",
-    re.IGNORECASE,
-)
-# A macro whose body reads the catalog or runs a query is not a plain function
-_CATALOG_MACRO = re.compile(r"select|duckdb_|information_schema|current_|pg_|query", re.IGNORECASE)
-
-
-@cache
-def allowed_functions() -> frozenset[str]:
-    """Lower-case names of the functions queries may call, from DuckDB's own catalog."""
-    con = duckdb.connect(":memory:")
-    try:
-        rows = con.execute(
-            "SELECT function_name, function_type, coalesce(macro_definition, '') "
-            "FROM duckdb_functions() WHERE schema_name = 'main' "
-            "AND function_type IN ('scalar', 'aggregate', 'window', 'macro')"
-        ).fetchall()
-    finally:
-        con.close()
-    return _SPECIAL | frozenset(
-        str(name).lower()
-        for name, kind, body in rows
-        if not _DENIED.match(str(name))
-        and not (kind == "macro" and _CATALOG_MACRO.search(str(body)))
-    )
-
-
-# Functions DuckDB's parser knows that its function catalog does not list
-_SPECIAL = frozenset({"unnest", "unlist", "grouping", "grouping_id", "coalesce", "ifnull"})
 
 
 @dataclass(frozen=True)
@@ -86,7 +47,7 @@ class Checked:
 def check(sql: str, products: set[str]) -> Checked:
     """Parse and check a consumer's query against the products the caller can see;
     MeshkitError (bad SQL) or AccessDenied (refused)."""
-    tree = _parse(sql)
+    tree = _statement_pivot_as_query(_parse(sql))
     if not isinstance(tree, exp.Query):
         raise AccessDenied(
             f"only a single SELECT is accepted, not {_kind(tree)}",
@@ -117,6 +78,9 @@ def check(sql: str, products: set[str]) -> Checked:
                 "LATERAL may join a subquery or UNNEST only, not a table function",
                 hint=_HINT,
             )
+    for unnest in tree.find_all(exp.Unnest):
+        if isinstance(unnest.parent, exp.From | exp.Join | exp.Lateral):  # a table function
+            _constant_arguments("unnest", unnest.expressions)
     read = _tables(tree, products)
     return Checked(tree=tree, products=tuple(sorted(read)))
 
@@ -128,26 +92,30 @@ def _tables(tree: exp.Query, products: set[str]) -> set[str]:
     Each CTE, and each reference sqlglot resolves to it, is renamed `__meshkit_cte_<n>`: should
     DuckDB resolve a reference differently (its scoping of recursive CTEs is one known case),
     it finds no such table instead of a system view or a file of that name."""
-    try:
-        root = build_scope(tree)
-    except (SqlglotError, RecursionError) as err:
-        raise AccessDenied("the query's structure cannot be checked", hint=_HINT) from err
+    swapped = _pivot_sources_as_selects(tree)
     renamed: dict[int, str] = {}  # id(exp.CTE) -> its new name
     in_scope: set[int] = set()  # Table nodes that name a CTE visible where they are
-    for scope in root.traverse() if root is not None else []:
-        visible = {name.lower(): source for name, source in scope.cte_sources.items()}
-        for table in scope.tables:
-            source = visible.get(table.name.lower())
-            if table.db or table.args.get("catalog") or source is None:
-                continue
-            cte = source.expression.parent
-            if not isinstance(cte, exp.CTE) or not isinstance(table.this, exp.Identifier):
-                continue
-            name = renamed.setdefault(id(cte), f"{CTE_PREFIX}{len(renamed) + 1}")
-            if not table.alias:
-                table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name, quoted=True)))
-            table.set("this", exp.to_identifier(name, quoted=True))
-            in_scope.add(id(table))
+    try:
+        root = build_scope(tree)
+        for scope in root.traverse() if root is not None else []:
+            visible = {name.lower(): source for name, source in scope.cte_sources.items()}
+            for table in scope.tables:
+                source = visible.get(table.name.lower())
+                if table.db or table.args.get("catalog") or source is None:
+                    continue
+                cte = source.expression.parent
+                if not isinstance(cte, exp.CTE) or not isinstance(table.this, exp.Identifier):
+                    continue
+                name = renamed.setdefault(id(cte), f"{CTE_PREFIX}{len(renamed) + 1}")
+                if not table.alias:
+                    own = exp.TableAlias(this=exp.to_identifier(table.name, quoted=True))
+                    table.set("alias", own)
+                table.set("this", exp.to_identifier(name, quoted=True))
+                in_scope.add(id(table))
+    except (SqlglotError, RecursionError) as err:
+        raise AccessDenied("the query's structure cannot be checked", hint=_HINT) from err
+    finally:
+        _restore_pivots(swapped)
     for cte in tree.find_all(exp.CTE):
         alias = cte.args.get("alias")
         name = renamed.setdefault(id(cte), f"{CTE_PREFIX}{len(renamed) + 1}")
@@ -155,12 +123,121 @@ def _tables(tree: exp.Query, products: set[str]) -> set[str]:
             alias.set("this", exp.to_identifier(name, quoted=True))
     read: set[str] = set()
     for table in tree.find_all(exp.Table):
-        if id(table) not in in_scope:
-            read.add(_product_of(table, products))
+        if id(table) in in_scope:
+            continue
+        if _is_table_function(table):
+            continue
+        read.add(_product_of(table, products))
     return read
 
 
-CTE_PREFIX = "__meshkit_cte_"
+def _is_table_function(table: exp.Table) -> bool:
+    """Whether a FROM item is a call of one of `TABLE_FUNCTIONS` (unqualified) with constant
+    arguments; refuse such a call with anything else in its arguments.
+
+    sqlglot reads `range(...)` and `generate_series(...)` as `GenerateSeries` (rendered back
+    as `RANGE` or `GENERATE_SERIES`, as written); every other function in FROM stays refused
+    by `_product_of`."""
+    call = table.this
+    if not isinstance(call, exp.GenerateSeries):
+        return False
+    if table.db or table.args.get("catalog"):
+        raise AccessDenied(
+            f"'{table.sql(dialect=DIALECT)}': name table functions without a schema",
+            hint=_HINT,
+        )
+    name = "range" if call.args.get("is_end_exclusive") else "generate_series"
+    arguments = [call.args.get(key) for key in ("start", "end", "step")]
+    _constant_arguments(name, [a for a in arguments if isinstance(a, exp.Expr)])
+    return True
+
+
+# What the arguments of a table function may not hold: anything that reads a row, a table or
+# a parameter (a column, a subquery, a `*`, a lambda's variables) or is not a plain value (a
+# window, a pivot)
+_NOT_CONSTANT = (
+    exp.Column,
+    exp.Query,
+    exp.Subquery,
+    exp.Table,
+    exp.Star,
+    exp.Placeholder,
+    exp.Parameter,
+    exp.Lambda,
+    exp.Window,
+    exp.Pivot,
+)
+
+
+def _constant_arguments(name: str, arguments: list[exp.Expr]) -> None:
+    """Refuse a table function call whose arguments are not constant expressions: its rows
+    must come from the query's text alone, never from a product (not even one the caller may
+    read: that would be a LATERAL table function), a file or a setting. Named parameters
+    (`name := value`) are refused too (those of a scalar function inside, such as
+    `struct_pack(a := 1)`, are values)."""
+    hint = (
+        f"{name}() in FROM takes values written in the query; to expand a column, call "
+        "unnest() in the SELECT list instead"
+    )
+    for argument in arguments:
+        if isinstance(argument, exp.PropertyEQ | exp.Kwarg):
+            raise AccessDenied(
+                f"{name}() in FROM takes no named parameters", hint="pass its arguments by position"
+            )
+        for node in argument.walk():
+            if isinstance(node, _NOT_CONSTANT):
+                what = (
+                    f"column {node.sql(dialect=DIALECT)}"
+                    if isinstance(node, exp.Column)
+                    else f"a {node.key.lower()}"
+                )
+                raise AccessDenied(
+                    f"the arguments of {name}() in FROM must be constants, not {what}", hint=hint
+                )
+
+
+def _statement_pivot_as_query(tree: exp.Expr) -> exp.Expr:
+    """A PIVOT or UNPIVOT statement (`PIVOT <source> ON ... USING ...`) as the query
+    `SELECT * FROM (<it>)`, with its WITH moved out, so that it is checked like one in a
+    subquery; anything else as it is."""
+    if not isinstance(tree, exp.Pivot) or tree.this is None:
+        return tree
+    with_ = tree.args.get("with_")
+    tree.set("with_", None)
+    query = exp.Select(expressions=[exp.Star()], from_=exp.From(this=exp.Subquery(this=tree)))
+    if with_ is not None:
+        query.set("with_", with_)
+    return query
+
+
+def _pivot_sources_as_selects(tree: exp.Expr) -> list[tuple[exp.Pivot, exp.Select]]:
+    """Put `SELECT * FROM <source>` in place of each PIVOT/UNPIVOT statement in the tree,
+    for the time of the scope analysis: sqlglot's scopes do not enter them, and in DuckDB
+    their source is read in the scope where they stand, as a subquery's FROM would be.
+    `_restore_pivots` puts them back. (The PIVOT of `FROM t PIVOT (...)` hangs on its table
+    and needs nothing.)"""
+    swapped = []
+    for pivot in list(tree.find_all(exp.Pivot)):
+        source = pivot.this
+        if not isinstance(source, exp.Expr) or pivot.parent is None:
+            continue
+        stand_in = exp.Select(expressions=[exp.Star()], from_=exp.From(this=source))
+        with_ = pivot.args.get("with_")
+        if with_ is not None:  # `(WITH c AS (...) PIVOT c ...)`: c is visible in its source
+            stand_in.set("with_", with_)
+        pivot.replace(stand_in)
+        swapped.append((pivot, stand_in))
+    return swapped
+
+
+def _restore_pivots(swapped: list[tuple[exp.Pivot, exp.Select]]) -> None:
+    for pivot, stand_in in reversed(swapped):
+        source = stand_in.args["from_"].this
+        with_ = stand_in.args.get("with_")
+        stand_in.replace(pivot)
+        pivot.set("this", source)
+        if with_ is not None:
+            pivot.set("with_", with_)
 
 
 def render(checked: Checked, max_rows: int, products: set[str]) -> str:
@@ -169,13 +246,41 @@ def render(checked: Checked, max_rows: int, products: set[str]) -> str:
 
     sqlglot's rendering is not always the text it parsed (a string argument of some functions
     is printed as SQL). So the rendering must read back as itself, and the text DuckDB runs is
-    checked with DuckDB's own parser: one statement that keeps its LIMIT; every table a product
-    or a CTE the statement defines; no table functions; every function in
-    `allowed_functions()`; no bare session names. Anything it cannot classify is refused."""
+    checked with DuckDB's own parser (`parsetree.check_tree`): one statement that keeps its
+    LIMIT; every table a product or a CTE the statement defines; no table function but
+    `TABLE_FUNCTIONS` with constant arguments; every function in `allowed_functions()`; no
+    bare session names. Anything it cannot classify is refused."""
     limited = exp.select(exp.Star()).from_(exp.paren(checked.tree.copy()).as_("q"))
-    sql = limited.limit(max_rows + 1).sql(dialect=DIALECT)
-    # The rendering must be a fixed point: text that sqlglot reads back into something that
-    # renders differently holds SQL that came from inside a string (or a comment eating the rest).
+    limited = limited.limit(max_rows + 1)
+    sql = _fixed_point(limited)
+    # A PIVOT without IN (...) takes its columns from the data: DuckDB runs it as two
+    # statements (an ENUM of the values, then the query), which json_serialize_sql cannot
+    # show. So DuckDB's parser checks the same text with the values named, and the text that
+    # runs must be exactly that text without them (one DuckDB statement, no other change).
+    probe = limited.copy()
+    dynamic = _name_pivot_values(probe)
+    checked_sql = _fixed_point(probe) if dynamic else sql
+    if dynamic and checked_sql.replace(_PIVOT_PROBE_SQL, "") != sql:
+        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT)
+    if statement_types(sql) != ["MULTI" if dynamic else "SELECT"]:
+        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT)
+    parsed = duckdb_parse(checked_sql)
+    if parsed is None or parsed.get("error") or len(parsed.get("statements", [])) != 1:
+        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT)
+    statement = parsed["statements"][0]
+    modifiers = statement.get("node", {}).get("modifiers", [])
+    if not any(m.get("type") == "LIMIT_MODIFIER" for m in modifiers if isinstance(m, dict)):
+        raise AccessDenied("the query escapes its row limit", hint=_HINT)
+    ctes = set(cte_names(statement))
+    check_tree(statement, {p.lower() for p in products}, ctes)
+    return sql
+
+
+def _fixed_point(tree: exp.Expr) -> str:
+    """sqlglot's rendering of `tree`, which must be a fixed point: text that sqlglot reads back
+    into something that renders differently holds SQL that came from inside a string (or a
+    comment eating the rest)."""
+    sql = tree.sql(dialect=DIALECT)
     try:
         again = sqlglot.parse_one(sql, dialect=DIALECT).sql(dialect=DIALECT)
     except (SqlglotError, RecursionError) as err:
@@ -184,114 +289,39 @@ def render(checked: Checked, max_rows: int, products: set[str]) -> str:
         raise AccessDenied(
             "the query does not read back as written (a string that turns into SQL?)", hint=_HINT
         )
-    parsed = duckdb_parse(sql)
-    if parsed is None or parsed.get("error") or len(parsed.get("statements", [])) != 1:
-        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT)
-    statement = parsed["statements"][0]
-    modifiers = statement.get("node", {}).get("modifiers", [])
-    if not any(m.get("type") == "LIMIT_MODIFIER" for m in modifiers if isinstance(m, dict)):
-        raise AccessDenied("the query escapes its row limit", hint=_HINT)
-    ctes = set(_cte_names(statement))
-    _check_duckdb_tree(statement, {p.lower() for p in products}, ctes)
     return sql
 
 
-def _cte_names(node: object) -> list[str]:
-    """Every CTE name a DuckDB parse tree defines (keys of its `cte_map`s)."""
-    found: list[str] = []
-    if isinstance(node, list):
-        for item in node:
-            found += _cte_names(item)
-    elif isinstance(node, dict):
-        cte_map = node.get("cte_map")
-        if isinstance(cte_map, dict):
-            found += [str(e.get("key")) for e in cte_map.get("map", []) if isinstance(e, dict)]
-        for value in node.values():
-            if isinstance(value, dict | list):
-                found += _cte_names(value)
-    return found
+_PIVOT_PROBE = "__meshkit_pivot_values__"
+_PIVOT_PROBE_SQL = f" IN ('{_PIVOT_PROBE}')"
 
 
-# Column references DuckDB's binder turns into session functions
-_SESSION_NAMES = frozenset(
-    {
-        "current_catalog",
-        "current_schema",
-        "current_role",
-        "current_user",
-        "session_user",
-        "user",
-        "current_database",
-    }
-)
-_CTE_NAME = re.compile(rf"{CTE_PREFIX}\d+")
-# The FROM items (table references) a query may have in DuckDB's parse tree
-_TABLE_REFS = frozenset({"BASE_TABLE", "JOIN", "SUBQUERY", "EMPTY", "EXPRESSION_LIST", "PIVOT"})
-
-
-def _check_duckdb_tree(node: object, products: set[str], ctes: set[str]) -> None:
-    if isinstance(node, list):
-        for item in node:
-            _check_duckdb_tree(item, products, ctes)
-        return
-    if not isinstance(node, dict):
-        return
-    kind = node.get("type")
-    if node.get("class") == "COLUMN_REF":
-        names = node.get("column_names") or []
-        if len(names) == 1 and str(names[0]).lower() in _SESSION_NAMES:
-            raise AccessDenied(f"{names[0]} is not allowed in queries", hint=_HINT)
-    if node.get("class") in ("FUNCTION", "WINDOW"):
-        name = str(node.get("function_name", "")).lower()
-        qualified = node.get("catalog") or node.get("schema") not in (None, "", "main")
-        if qualified or (not node.get("is_operator") and name not in allowed_functions()):
-            raise AccessDenied(
-                f"function {name}() is not allowed in queries",
-                hint="queries compute over products only: no files, settings, catalog or environment",
-            )
-    elif "class" not in node and "alias" in node and "sample" in node:  # a FROM item
-        if kind not in _TABLE_REFS:
-            raise AccessDenied(
-                f"{str(kind).lower().replace('_', ' ')} is not allowed in queries", hint=_HINT
-            )
-        if kind == "BASE_TABLE" and node.get("at_clause"):
-            raise AccessDenied(
-                "AT (VERSION => ...) is not allowed: ask for `version` or `as_of` instead",
-                hint="POST /query takes version and as_of",
-            )
-        if kind == "BASE_TABLE":
-            schema = str(node.get("schema_name", "")).lower()
-            table = str(node.get("table_name", "")).lower()
-            name = str(node.get("table_name", ""))
-            cte = not schema and _CTE_NAME.fullmatch(name) is not None and name in ctes
-            if node.get("catalog_name") or not (cte or f"{schema}.{table}" in products):
+def _name_pivot_values(tree: exp.Expr) -> bool:
+    """Give every PIVOT statement column without IN (...) the values `IN ('<probe>')`, in
+    place; whether there was one. Such a column must be a plain column name, so that the text
+    with and without the values differs only by `_PIVOT_PROBE_SQL` after a name."""
+    found = False
+    for pivot in tree.find_all(exp.Pivot):
+        if pivot.this is None or pivot.args.get("unpivot"):
+            continue
+        for column in pivot.expressions:
+            if isinstance(column, exp.In):
+                continue
+            if not (
+                isinstance(column, exp.Column)
+                and isinstance(column.this, exp.Identifier)
+                and not column.table
+            ):
                 raise AccessDenied(
-                    f"no access to {f'{schema}.{table}' if schema else table!r}, or no such product",
-                    hint=_HINT,
+                    "a PIVOT without IN (...) may pivot on column names only",
+                    hint="name the values (ON <expression> IN ('a', 'b')), or compute the "
+                    "expression as a column in a subquery first",
                 )
-    for value in node.values():
-        if isinstance(value, dict | list):
-            _check_duckdb_tree(value, products, ctes)
-
-
-def denied_function(tree: exp.Expr) -> str | None:
-    """The first function in `tree` that queries may not call, lower-cased.
-
-    Functions sqlglot does not model (`exp.Anonymous`) must be in `allowed_functions()`;
-    modelled ones are standard functions, checked against the deny list by DuckDB name."""
-    allowed = allowed_functions()
-    for node in tree.find_all(exp.Func):
-        if isinstance(node, exp.AnonymousAggFunc | exp.CombinedAggFunc):
-            return node.name.lower() or node.sql_name().lower()  # a function named by a string
-        if isinstance(node, exp.Anonymous):
-            name = node.name.lower()  # the identifier without quotes: DuckDB ignores case
-            if name not in allowed:
-                return name
-        else:
-            name = node.sql_name().lower()
-            if _DENIED.match(name):
-                return name
-    return None
+            column.replace(
+                exp.In(this=column.copy(), expressions=[exp.Literal.string(_PIVOT_PROBE)])
+            )
+            found = True
+    return found
 
 
 def _parse(sql: str) -> exp.Expr:
@@ -349,4 +379,4 @@ def _kind(node: exp.Expr) -> str:
     return node.key.upper()
 
 
-_HINT = "write one DuckDB SELECT; products are tables named <domain>.<product>"
+_HINT = HINT

@@ -215,10 +215,19 @@ def audit_verify(
             help="Verify against this copy of the public key (PEM), not the key file's.",
         ),
     ] = None,
+    witness: Annotated[
+        Path | None,
+        typer.Option(
+            "--witness",
+            help="Compare the log with this copy of the head file (one you shipped elsewhere), "
+            "not the one settings.audit.head_file names.",
+        ),
+    ] = None,
     mesh: MeshOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the hash chain and signatures; name the first bad entry (exit 1 if any)."""
+    """Check the hash chain and signatures, and the log against the head file kept outside
+    the catalog; name the first bad entry (exit 1 if any)."""
     pem = None
     if public_key is not None:
         try:
@@ -227,13 +236,24 @@ def audit_verify(
             raise typer.BadParameter(
                 f"cannot read {public_key}: {err.strerror}", param_hint="--public-key"
             ) from err
+    if witness is not None and not witness.is_file():
+        raise typer.BadParameter(f"{witness} is not a file", param_hint="--witness")
     with Workspace.open(mesh) as ws:
-        result = ws.verify_audit(pem)
+        result = ws.verify_audit(pem, head_file=witness)
     if as_json:
         render.print_json(dict(result.__dict__))
     elif result.ok:
+        if result.witnessed is not None:
+            against = f"; matches the head file {result.head_file} (entry {result.witnessed})"
+        else:
+            against = (
+                f"; checked without a witness: there is no head file {result.head_file}"
+                if result.head_file
+                else ""
+            )
         render.out.print(
-            f"audit log intact: {result.entries} entries, {result.checkpoints} signed checkpoints"
+            f"audit log intact: {result.entries} entries, {result.checkpoints} signed "
+            f"checkpoints{against}"
         )
     else:
         render.err.print(f"[bold red]audit log tampered[/bold red]: {result.problem}")

@@ -233,6 +233,13 @@ class AuditSettings(Spec):
     checkpoint_every: int = Field(
         100, ge=1, description="Sign a checkpoint of the hash chain every this many entries."
     )
+    head_file: str | None = Field(
+        None,
+        description="File keeping a copy of the latest signed head outside the catalog, "
+        "rewritten after each append (relative to the mesh root; default: audit-head.json "
+        "next to key_file). `meshkit audit verify` checks the log against it: ship copies "
+        "of it off the machine.",
+    )
 
 
 class MeshSettings(Spec):
