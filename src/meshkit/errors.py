@@ -21,6 +21,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+Frontend = Literal["cli", "api"]
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A next step in the words of the frontend the user is in: a terminal user is told the
+    command (`meshkit access request ...`), an HTTP client the route (`POST /access/requests`).
+    Core code that names a frontend's way of doing something raises one of these; the CLI and
+    Python callers read `cli` (also `str(hint)`), the API `api`."""
+
+    cli: str
+    api: str
+
+    def __str__(self) -> str:
+        return self.cli
 
 
 @dataclass(frozen=True)
@@ -93,10 +110,17 @@ class MeshkitError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | Hint | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hints = hint if isinstance(hint, Hint) else None
+        self.hint = str(hint) if hint is not None else None
+
+    def hint_for(self, frontend: Frontend) -> str | None:
+        """The hint as `frontend` should say it."""
+        if self.hints is not None:
+            return self.hints.api if frontend == "api" else self.hints.cli
+        return self.hint
 
     @property
     def problems(self) -> list[Problem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -17,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from meshkit import governance
-from meshkit.access import witness
+from meshkit.access import masking, witness
 from meshkit.access.audit import (
     AuditLog,
     Verification,
@@ -77,6 +78,23 @@ class ProductDetails:
     last_run: Any | None
     quality: list[QualityRecord]
     lineage: list[Any]
+    columns: list[ColumnDetails] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ColumnDetails:
+    """A contract column as consumers meet it: its classification after lineage (a PII
+    column counts as confidential at least) and the mask they see it through."""
+
+    name: str
+    type: str
+    classification: str
+    pii: bool
+    inherited_from: list[str]
+    masking: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 class Workspace:
@@ -597,6 +615,7 @@ class Workspace:
             self._register_new([product_id])
             self.reconcile(product_id)
         last = self.catalog.last_run(product_id) if self._known(product_id) else None
+        classes = governance.column_classes(self.mesh, product)
         return ProductDetails(
             product=product,
             table=self.table_of(product_id),
@@ -604,6 +623,17 @@ class Workspace:
             last_run=last,
             quality=self.catalog.quality(last.id) if last is not None else [],
             lineage=self.catalog.lineage(product_id) if self._known(product_id) else [],
+            columns=[
+                ColumnDetails(
+                    name=c.name,
+                    type=c.type,
+                    classification=str(masking.column_level(classes[c.name])),
+                    pii=classes[c.name].pii,
+                    inherited_from=list(classes[c.name].inherited_from),
+                    masking=masking.describe(c.masking),
+                )
+                for c in product.spec.schema_.columns
+            ],
         )
 
     def list_products(

@@ -20,7 +20,7 @@ from meshkit.access.identity import PRODUCT_PREFIX, Caller, level, resolve
 from meshkit.access.query import Source, run, view_sql
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import RequestRecord, TokenRecord
-from meshkit.errors import AccessDenied, MeshkitError, NotFoundError
+from meshkit.errors import AccessDenied, Hint, MeshkitError, NotFoundError
 from meshkit.governance.engine import column_classes
 from meshkit.spec.mesh import Mesh, Product
 from meshkit.spec.models import Classification
@@ -133,7 +133,10 @@ class AccessControl:
         if product is None or not self.visible(caller, product):
             raise AccessDenied(
                 f"no access to {product_id!r}, or no such product",
-                hint="GET /products lists the products you can see",
+                hint=Hint(
+                    cli="`meshkit products` lists the products",
+                    api="GET /products lists the products you can see",
+                ),
             )
         return product
 
@@ -393,7 +396,12 @@ class AccessControl:
             if not grants:
                 raise AccessDenied(
                     f"you have no grant on {pid}",
-                    hint=f"request access: POST /access/requests with product {pid}",
+                    hint=Hint(
+                        cli=f"ask its owners: meshkit access request {pid} --as <you> "
+                        "--purpose '...' --until YYYY-MM-DD (add --server URL --token T "
+                        "for a meshkit server)",
+                        api=f"request access: POST /access/requests with product {pid}",
+                    ),
                 )
             if all(g.columns is not None for g in grants):
                 granted = sorted({c for g in grants for c in g.columns or []})
@@ -404,7 +412,10 @@ class AccessControl:
         except NotFoundError as err:  # its message names the warehouse path: not for consumers
             raise NotFoundError(
                 f"{pid} has no version {version} (never published, or vacuumed)",
-                hint=f"GET /products/{pid}/versions lists the versions",
+                hint=Hint(
+                    cli=f"`meshkit show {pid}` lists its versions",
+                    api=f"GET /products/{pid}/versions lists the versions",
+                ),
             ) from err
         if snapshot is None:
             raise NotFoundError(

@@ -53,6 +53,17 @@ class ProductView:
         return [c.name for c in self.columns if c.masked]
 
 
+def describe(rule: Masking | None) -> str | None:
+    """A masking rule in a few words: `hash`, `partial (last 4 kept)`, `sql: left(x, 2)`."""
+    if rule is None:
+        return None
+    if rule.rule == "partial":
+        return f"partial (last {rule.keep} kept)"
+    if rule.rule == "sql":
+        return f"sql: {rule.expression}"
+    return str(rule.rule)
+
+
 def column_level(cls: ColumnClass) -> Classification:
     if cls.pii and level(cls.classification) < level(Classification.CONFIDENTIAL):
         return Classification.CONFIDENTIAL

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from meshkit.access.identity import Caller, known_principals, resolve
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import TokenRecord
-from meshkit.errors import AuthError, MeshkitError
+from meshkit.errors import AuthError, Hint, MeshkitError
 from meshkit.spec.mesh import Mesh
+from meshkit.spec.models import format_duration
 
 PREFIX = "mk_"
 MAX_TTL = timedelta(days=366)
@@ -40,8 +41,11 @@ def create(
         )
     if not timedelta(0) < ttl <= MAX_TTL:
         raise MeshkitError(
-            f"a token must expire within {MAX_TTL.days} days (asked for {ttl})",
-            hint="pass --expires with a duration such as 30d or 12h",
+            f"a token must expire within {MAX_TTL.days} days (asked for {format_duration(ttl)})",
+            hint=Hint(
+                cli="pass --expires with a duration such as 30d or 12h",
+                api=f"expires_in_days is 1 to {MAX_TTL.days}",
+            ),
         )
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)

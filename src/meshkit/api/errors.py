@@ -42,7 +42,7 @@ def install(app: FastAPI) -> None:
         problems = [p.to_dict() for p in err.problems] if isinstance(err, SpecError) else None
         extra = {"problems": problems} if problems else {}
         return JSONResponse(
-            body(status, code, err.message, err.hint, **extra), status, headers=headers
+            body(status, code, err.message, err.hint_for("api"), **extra), status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

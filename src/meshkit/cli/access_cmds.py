@@ -17,14 +17,10 @@ import typer
 from meshkit.access.identity import LOCAL
 from meshkit.catalog.access import RequestRecord
 from meshkit.cli import render
+from meshkit.cli.options import JsonOption, MeshOption, ServerOption, TokenOption
 from meshkit.spec.models import parse_duration
 from meshkit.workspace import Workspace
 
-MeshOption = Annotated[
-    Path | None,
-    typer.Option("--mesh", "-m", help="Mesh folder (default: the nearest folder with mesh.yaml)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 AsOption = Annotated[
     str, typer.Option("--as", help="Act as this principal (a domain member, e.g. an email).")
 ]
@@ -123,26 +119,57 @@ def token_revoke(
 @access_app.command("request")
 def access_request(
     product: Annotated[str, typer.Argument(help="Product id, e.g. sales.orders.")],
-    who: AsOption,
     purpose: Annotated[str, typer.Option(help="What the data is for (10+ characters).")],
     until: Annotated[str, typer.Option(help="Last day of access, YYYY-MM-DD.")],
+    who: Annotated[
+        str | None,
+        typer.Option(
+            "--as", help="Ask as this principal (locally; with --server the token says who)."
+        ),
+    ] = None,
     columns: Annotated[
         str | None, typer.Option(help="Comma-separated columns (default: all).")
     ] = None,
     consumer: Annotated[
         str | None, typer.Option(help="product:<id> to request for a product.")
     ] = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
     mesh: MeshOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Ask the owning domain for access to a product."""
+    """Ask the owning domain for access to a product, here or on a meshkit server."""
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    end = _end_of(until)
+    if server is not None:
+        from meshkit.client import connect
+
+        if not token:
+            raise typer.BadParameter(
+                "--server needs your API token (or MESHKIT_TOKEN)", param_hint="--token"
+            )
+        if who is not None:
+            raise typer.BadParameter(
+                "with --server, the token says who asks; leave out --as", param_hint="--as"
+            )
+        with connect(server, token) as client:
+            row = client.request_access(
+                product, purpose=purpose, until=end.date(), columns=wanted, consumer=consumer
+            )
+        _rows([row], REQUEST_COLUMNS, "access request", as_json)
+        return
+    if who is None:
+        raise typer.BadParameter(
+            "say who asks: --as <principal> (or send it to a server with --server and --token)",
+            param_hint="--as",
+        )
     with Workspace.open(mesh) as ws:
         record = ws.access.request(
             ws.access.caller(who),
             product,
             purpose=purpose,
-            until=_end_of(until),
-            columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
+            until=end,
+            columns=wanted,
             consumer=consumer,
         )
     _rows([record.to_dict()], REQUEST_COLUMNS, "access request", as_json)

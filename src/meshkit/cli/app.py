@@ -12,17 +12,20 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from meshkit import __version__
 from meshkit.build.runner import BuildResult
 from meshkit.cli import access_cmds, render
+from meshkit.cli.options import JsonOption, MeshOption, ServerOption, TokenOption
 from meshkit.errors import MeshkitError, PolicyError, SpecError
 from meshkit.spec.models import parse_duration
 from meshkit.workspace import Workspace
@@ -36,11 +39,36 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-MeshOption = Annotated[
-    Path | None,
-    typer.Option("--mesh", "-m", help="Mesh folder (default: the nearest folder with mesh.yaml)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+# Typer prints a type column for every option, so flags read `--json <bool>`, which suggests
+# `--json true` (refused). A flag takes no value: show none.
+_display_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_shows_no_type  # type: ignore[method-assign]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        render.out.print(f"meshkit {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Self-serve data mesh: declare data products as code, build them behind their contracts,
+    publish them as Delta tables, and serve them with access control."""
+
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -54,12 +82,17 @@ def _workspace(mesh: Path | None) -> Workspace:
 def init(
     path: Annotated[Path, typer.Argument(help="Folder to create the mesh in.")] = Path("."),
 ) -> None:
-    """Scaffold a mesh with one example domain and product."""
-    from meshkit.demo import copy_tree, mesh_template_path
+    """Scaffold a mesh: one domain and product, global policies and an access section."""
+    from meshkit.demo import init_mesh
 
-    copy_tree(mesh_template_path(), path)
-    render.out.print(f"created a mesh in {path.resolve()}")
-    render.out.print("next: cd into it, then `meshkit validate` and `meshkit build`")
+    name = init_mesh(path)
+    render.out.print(f"created the mesh '{name}' in {path.resolve()}")
+    render.out.print(
+        "it has one domain (shop), one product (shop.orders, reading data/example.csv), three "
+        "global policies (pii-masking, ownership, quality-slo) and an access section"
+    )
+    where = "" if path.resolve() == Path.cwd().resolve() else f"cd {shlex.quote(str(path))}, then "
+    render.out.print(f"next: {where}`meshkit validate`, `meshkit build` and `meshkit products`")
 
 
 @app.command()
@@ -195,6 +228,19 @@ def list_products(
     if as_json:
         render.print_json(rows)
         return
+    if not rows:
+        which = " ".join(
+            part
+            for part in (f"matching {search!r}" if search else "", f"in {domain}" if domain else "")
+            if part
+        )
+        render.err.print(f"no data products {which}".rstrip())
+        if search:
+            render.err.print(
+                "  hint: the search looks for the text in ids, descriptions and tags; "
+                "try a shorter word, or `meshkit products` for all"
+            )
+        return
     render.records(
         rows,
         ["id", "version", "status", "owner", "published", "rows", "last_run", "description"],
@@ -220,6 +266,7 @@ def show(
         "last_run": details.last_run.to_dict() if details.last_run else None,
         "quality": [q.to_dict() for q in details.quality],
         "lineage": [edge.to_dict() for edge in details.lineage],
+        "columns": [c.to_dict() for c in details.columns],
     }
     if as_json:
         render.print_json(data)
@@ -242,6 +289,7 @@ def show(
         ],
         title=details.product.id,
     )
+    effective = {c.name: c for c in details.columns}
     render.records(
         [
             {
@@ -249,14 +297,29 @@ def show(
                 "type": c.type,
                 "nullable": c.nullable and not c.primary_key,
                 "key": "PK" if c.primary_key else ("unique" if c.unique else ""),
-                "classification": details.product.classification_of(c),
-                "pii": "PII" if c.pii else "",
+                "classification": effective[c.name].classification
+                + (
+                    f" (from {', '.join(effective[c.name].inherited_from)})"
+                    if effective[c.name].inherited_from
+                    else ""
+                ),
+                "pii": "PII" if effective[c.name].pii else "",
+                "masking": effective[c.name].masking or "",
                 "description": c.description,
             }
             for c in spec.schema_.columns
         ],
-        ["column", "type", "nullable", "key", "classification", "pii", "description"],
-        title="schema (the contract)",
+        [
+            "column",
+            "type",
+            "nullable",
+            "key",
+            "classification",
+            "pii",
+            "masking",
+            "description",
+        ],
+        title="schema (the contract): classification after lineage, masking for consumers",
     )
     render.records(
         data["versions"],
@@ -284,15 +347,8 @@ def query(
     ],
     limit: Annotated[int | None, typer.Option(min=1, help="Return at most this many rows.")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
-    server: Annotated[
-        str | None,
-        typer.Option(
-            envvar="MESHKIT_URL", help="Query a meshkit server instead of the local mesh."
-        ),
-    ] = None,
-    token: Annotated[
-        str | None, typer.Option(envvar="MESHKIT_TOKEN", help="API token for --server.")
-    ] = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
     mesh: MeshOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -77,7 +77,7 @@ def located(problem: Problem, *, label: str = "", style: str = "") -> None:
     line += Text(problem.message)
     err.print(line)
     if problem.excerpt:
-        err.print(Text(problem.excerpt), style="dim")
+        err.print(Text("\n".join(f"    {line}" for line in problem.excerpt.splitlines())))
     if problem.hint:
         err.print(Text("      hint: ", style="cyan") + Text(problem.hint))
 
@@ -204,6 +204,15 @@ def policy_table(findings: Sequence[Finding]) -> None:
         f"{len(findings)} policy results: {blocking} blocking, {warnings} warning(s), "
         f"{sum(str(f.outcome) == 'waived' for f in findings)} waived"
     )
+    if not findings:
+        err.print(
+            Text("  hint: ", style="cyan")
+            + Text(
+                "no policy applies to these products: declare global policies under "
+                "governance.policies in mesh.yaml (e.g. pii-masking, ownership, quality-slo), "
+                "or domain policies in domain.yaml; docs/governance.md lists the rules"
+            )
+        )
 
 
 def policy_warnings(findings: Sequence[Finding]) -> None:

@@ -7,5 +7,6 @@ SELECT
     CAST(quantity AS INTEGER) AS quantity,
     CAST(unit_price AS DECIMAL(10, 2)) AS unit_price,
     CAST(quantity * CAST(unit_price AS DECIMAL(10, 2)) AS DECIMAL(12, 2)) AS amount,
-    lower(status) AS status
+    lower(status) AS status,
+    lower(email) AS email
 FROM shop_orders
