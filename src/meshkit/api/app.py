@@ -109,6 +109,7 @@ def create_app(ws: Workspace, limits: Limits | None = None) -> FastAPI:
         yield
         # after uvicorn's graceful wait (`timeout_graceful_shutdown`): whatever still runs
         queries.running.stop_all("the server is stopping")
+        await queries.running.drained(timeout=3)
 
     app = FastAPI(
         title="meshkit",

@@ -171,8 +171,26 @@ class InFlight:
                 raise errors.BodyTooLarge(self.max_body)
             return message
 
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, counted, send)
+            await self.app(scope, counted, sending)
+        except anyio.get_cancelled_exc_class():
+            # uvicorn's graceful shutdown ran out: the request is cut off. Say so, rather
+            # than leave uvicorn to answer 500 for it.
+            if not started:
+                with anyio.CancelScope(shield=True):
+                    stopping = errors.busy(
+                        "the server is stopping: this request was cut off",
+                        "retry after the seconds in Retry-After",
+                    )
+                    await stopping(scope, receive, send)
+            raise
         finally:
             self.slots.release()
 
@@ -201,6 +219,14 @@ class Running:
         for cancel in cancels:
             cancel.set(reason)
         return len(cancels)
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the running queries to end (and their threads to
+        write the audit entry that says so); whether they all did."""
+        with anyio.move_on_after(timeout):
+            while self._cancels:
+                await anyio.sleep(POLL_S / 2)
+        return not self._cancels
 
 
 class QueryRunner:
