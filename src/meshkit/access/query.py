@@ -127,6 +127,7 @@ def run(
         ).sql(dialect=DIALECT),
         "SET enable_external_access = false",
         "SET TimeZone = 'UTC'",  # not the server's
+        "SET enable_progress_bar = false",  # a core module never prints (nor the server)
         *(
             exp.Create(this=exp.to_identifier(d, quoted=True), kind="SCHEMA", exists=True).sql(
                 dialect=DIALECT
