@@ -4,6 +4,7 @@ Retry-After, never a timeout; within them requests succeed."""
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 import time
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from api.served import CUSTOMERS, OWNER, Server, StartServer, assert_error_shape
+import meshkit
+from api.served import CUSTOMERS, ENDLESS, OWNER, Server, StartServer, assert_error_shape
+from meshkit.errors import CatalogError, MeshkitError
 
 CLIENTS = 120
 SECONDS = 8  # each client sends requests, one after the other, for this long
@@ -113,3 +116,34 @@ def test_overload_answers_fast_503s_and_serves_what_fits(server: Server) -> None
     # and afterwards the server answers as before
     after = httpx.get(f"{server.url}/products", headers=server.headers(OWNER), timeout=10)
     assert after.status_code == 200
+
+
+def test_the_python_client_waits_for_retry_after_then_gets_its_answer(server: Server) -> None:
+    """One client holds the only query slot for 2 s; another is told 503 + Retry-After,
+    waits, asks again and is answered. Without retries it gets the 503 as a MeshkitError
+    (not a CatalogError: the catalog is fine)."""
+
+    def hold() -> None:
+        # gives up after 2 s: the server then interrupts the query and frees the slot
+        with contextlib.suppress(httpx.ReadTimeout):
+            httpx.post(
+                f"{server.url}/query",
+                json={"sql": ENDLESS},
+                headers=server.headers(OWNER),
+                timeout=2,
+            )
+
+    sql = f"select count(*) from {CUSTOMERS}"
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.3)
+    with meshkit.connect(server.url, server.tokens[OWNER], retries=0) as impatient:
+        with pytest.raises(MeshkitError, match="queries at once") as refused:
+            impatient.query(sql)
+        assert not isinstance(refused.value, CatalogError)
+        assert refused.value.hint == "retry after the seconds in Retry-After"
+    started = time.monotonic()
+    with meshkit.connect(server.url, server.tokens[OWNER], retries=5) as patient:
+        assert patient.query(sql).table.to_pylist() == [{"count_star()": 1500}]
+    assert time.monotonic() - started >= 1  # it waited for Retry-After at least once
+    holder.join()
