@@ -7,11 +7,14 @@
     >>> mesh.request_access("sales.orders", purpose="quarterly revenue report", until="2027-03-31")
 
 Errors come back as the same MeshkitError subclasses the server raised (AuthError for 401,
-AccessDenied for 403, NotFoundError for 404, ...), with the server's message and hint.
+AccessDenied for 403, NotFoundError for 404, ...), with the server's message and hint. A
+server that is busy (503 `busy`) is asked again after the seconds its `Retry-After` says, up
+to `retries` times.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -78,8 +81,10 @@ class Client:
         token: str,
         *,
         timeout: float = 60.0,
+        retries: int = 3,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self.retries = retries
         self._http = httpx.Client(
             base_url=url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
@@ -178,16 +183,35 @@ class Client:
         return self._send(method, path, **kwargs).json()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as err:
-            raise MeshkitError(
-                f"cannot reach the meshkit server at {self._http.base_url}: {err}",
-                hint="check the URL and that `meshkit serve` is running",
-            ) from err
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as err:
+                raise MeshkitError(
+                    f"cannot reach the meshkit server at {self._http.base_url}: {err}",
+                    hint="check the URL and that `meshkit serve` is running",
+                ) from err
+            wait = _busy_for(response)
+            if wait is None or attempt == self.retries:
+                break
+            # refused before any work was done: asking again is safe, also for a POST
+            time.sleep(wait)
         if response.status_code >= 400:
             raise _error(response)
         return response
+
+
+def _busy_for(response: httpx.Response) -> float | None:
+    """Seconds to wait before asking a busy server again; None when it was not busy."""
+    if response.status_code != 503:
+        return None
+    try:
+        if response.json()["error"]["code"] != "busy":
+            return None
+    except (ValueError, KeyError, TypeError):
+        return None
+    retry_after = response.headers.get("retry-after", "1")
+    return min(float(retry_after), 30.0) if retry_after.isdigit() else 1.0
 
 
 def _error(response: httpx.Response) -> MeshkitError:
@@ -196,6 +220,8 @@ def _error(response: httpx.Response) -> MeshkitError:
         message, hint = str(error["message"]), error.get("hint")
     except (ValueError, KeyError, TypeError):
         message, hint = f"HTTP {response.status_code}", None
+    if _busy_for(response) is not None:  # a 503 that is not the catalog's
+        return MeshkitError(message, hint=hint)
     return _ERRORS.get(response.status_code, MeshkitError)(message, hint=hint)
 
 

@@ -239,6 +239,11 @@ def test_runs_newest_first_with_limit(catalog: Catalog) -> None:
     assert [r.id for r in catalog.runs("sales.orders", limit=2)] == orders[:-3:-1]
     assert [r.id for r in catalog.runs()] == [other, *orders[::-1]]
     assert [r.id for r in catalog.runs(limit=1)] == [other]
+    newest_first = orders[::-1]
+    assert [r.id for r in catalog.runs("sales.orders", limit=2, offset=1)] == newest_first[1:3]
+    assert [r.id for r in catalog.runs("sales.orders", limit=2, offset=3)] == newest_first[3:]
+    # the database skips (a Python int the driver can bind), so any offset is a page
+    assert catalog.runs("sales.orders", limit=2, offset=2**63 - 1) == []
     last = catalog.last_run("sales.orders")
     assert last is not None
     assert last.id == orders[-1]

@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from meshkit.access import guard, masking, tokens, webhooks
 from meshkit.access.identity import PRODUCT_PREFIX, Caller, level, resolve
-from meshkit.access.query import Source, run, view_sql
+from meshkit.access.query import Cancel, Source, run, view_sql
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import RequestRecord, TokenRecord
 from meshkit.errors import AccessDenied, Hint, MeshkitError, NotFoundError
@@ -332,9 +332,11 @@ class AccessControl:
         version: int | None = None,
         as_of: datetime | None = None,
         max_rows: int | None = None,
+        cancel: Cancel | None = None,
     ) -> QueryResult:
         """Run a consumer's SQL over the products it may read, masked and filtered; every
-        attempt, refused or not, is in the audit log."""
+        attempt, refused or not, is in the audit log. `cancel` stops it from another thread
+        (the API throws it when the client disconnects or the server stops)."""
         settings = self.mesh.spec.access
         if caller.trusted:  # the local operator: only the limit it asked for
             limit = max_rows or UNLIMITED
@@ -359,6 +361,7 @@ class AccessControl:
                 timeout_s=settings.query_timeout.total_seconds(),
                 threads=self.threads,
                 memory_limit=self.memory_limit,
+                cancel=cancel,
             )
         except Exception as err:  # refused (a MeshkitError), or a bug: on the record either way
             refused = isinstance(err, MeshkitError)
@@ -407,6 +410,8 @@ class AccessControl:
                 granted = sorted({c for g in grants for c in g.columns or []})
         if as_of is not None and version is None:
             version = self._version_at(pid, as_of)
+        elif version is not None:
+            self._check_version(pid, version)
         try:
             snapshot = self._snapshot(pid, version)
         except NotFoundError as err:  # its message names the warehouse path: not for consumers
@@ -447,6 +452,16 @@ class AccessControl:
                     self._views.pop(next(iter(self._views)))
                 self._views[key] = source
         return source
+
+    def _check_version(self, pid: str, version: int) -> None:
+        """A version past the latest is refused here, by comparison with the latest (a listing
+        of the table's log), before a library is asked to look for it."""
+        latest = self._snapshot(pid, None)
+        if latest is not None and version > latest.version:
+            raise NotFoundError(
+                f"{pid} has no version {version}: its latest version is {latest.version}",
+                hint=f"GET /products/{pid}/versions lists the versions",
+            )
 
     def _version_at(self, pid: str, as_of: datetime) -> int:
         versions = [v.version for v in self._history(pid) if v.timestamp <= as_of]

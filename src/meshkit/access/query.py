@@ -10,8 +10,9 @@ could not read a file, attach a database, install an extension or change a setti
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,51 @@ _VALUE_ERRORS = (
 )
 
 
+class Cancel:
+    """A running query's stop switch, thrown from another thread (the client went away, the
+    server is stopping): it interrupts the query's DuckDB connection, now or as soon as the
+    query has one. Throwing it again interrupts again (an interrupt that lands between two
+    statements is lost), so a watcher may throw it until the query has stopped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hooks: list[Callable[[], None]] = []
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        with self._lock:
+            self.reason = self.reason or reason
+            hooks = list(self._hooks)
+        for hook in hooks:
+            hook()
+
+    @property
+    def is_set(self) -> bool:
+        return self.reason is not None
+
+    @contextmanager
+    def hooked(self, interrupt: Callable[[], None]) -> Iterator[None]:
+        """Call `interrupt` when the switch is thrown while the block runs (at once if it
+        already was)."""
+        with self._lock:
+            self._hooks.append(interrupt)
+            thrown = self.reason is not None
+        try:
+            if thrown:
+                interrupt()
+            yield
+        finally:
+            with self._lock:
+                self._hooks.remove(interrupt)
+
+    def check(self) -> None:
+        if self.reason is not None:
+            raise MeshkitError(
+                f"the query was cancelled: {self.reason}",
+                hint="send it again; a server that is stopping answers elsewhere or later",
+            )
+
+
 @dataclass(frozen=True)
 class Source:
     """One product as a query reads it: what the caller may see, from which files, and the
@@ -51,9 +97,13 @@ def run(
     timeout_s: float,
     threads: int | None = None,
     memory_limit: str | None = None,
+    cancel: Cancel | None = None,
 ) -> tuple[pa.Table, bool]:
     """The result of `sql` (`guard.render`: capped at `max_rows` + 1 rows, checked as DuckDB
-    parses it) and whether rows were cut off at `max_rows`."""
+    parses it) and whether rows were cut off at `max_rows`. It stops after `timeout_s`, or
+    when `cancel` is thrown."""
+    cancel = cancel or Cancel()
+    cancel.check()
     config: dict[str, Any] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -77,6 +127,7 @@ def run(
         ).sql(dialect=DIALECT),
         "SET enable_external_access = false",
         "SET TimeZone = 'UTC'",  # not the server's
+        "SET enable_progress_bar = false",  # a core module never prints (nor the server)
         *(
             exp.Create(this=exp.to_identifier(d, quoted=True), kind="SCHEMA", exists=True).sql(
                 dialect=DIALECT
@@ -89,7 +140,8 @@ def run(
     con = duckdb.connect(":memory:", config=config)
     try:
         con.execute(";\n".join(setup))
-        table = _fetch(con, sql, timeout_s)
+        with cancel.hooked(con.interrupt):
+            table = _fetch(con, sql, timeout_s, cancel)
     finally:
         _CLOSER.submit(con.close)  # closing takes milliseconds: not on the caller's time
     if table.num_rows > max_rows:
@@ -130,12 +182,14 @@ def view_sql(view: ProductView, snapshot: Snapshot, types: Mapping[str, str]) ->
     return create_view(name, query, schema=domain).sql(dialect=DIALECT)
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> pa.Table:
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, timeout_s: float, cancel: Cancel) -> pa.Table:
     timer = threading.Timer(timeout_s, con.interrupt)
     timer.start()
     try:
+        cancel.check()
         return con.sql(sql).to_arrow_table()
     except duckdb.InterruptException as err:
+        cancel.check()
         raise MeshkitError(
             f"the query was cancelled after {timeout_s:g} s",
             hint="filter or aggregate more, or ask for a longer access.query_timeout",

@@ -4,23 +4,33 @@ shapes the answer; the decisions live in meshkit.access."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshkit.access.identity import Caller
+from meshkit.access.query import Cancel
 from meshkit.api import errors
+from meshkit.api.limits import InFlight, Limits, QueryRunner, Slots
 from meshkit.catalog.records import jsonable
 from meshkit.errors import AccessDenied
 from meshkit.workspace import Workspace
 
 MAX_PAGE = 500
+# Every number and string a request carries is bounded here, before any library sees it.
+MAX_INT = 2**53 - 1  # the largest integer every JSON parser reads exactly
+MAX_ID = 200  # product, request and token ids, principals, search text
+MAX_TEXT = 2_000  # purposes, reasons, descriptions
+MAX_SQL = 100_000  # characters of one query
+MAX_COLUMNS = 1_000
+MAX_BODY = 4 << 20  # bytes of a request body: more than any valid one, JSON-escaped
 _PRIVATE_RUN_FIELDS = frozenset({"error", "host", "pid"})
 _PUBLIC_CHECK_FIELDS = frozenset({"check_name", "check_type", "column", "severity", "passed"})
 
@@ -30,29 +40,37 @@ class _Body(BaseModel):
 
 
 class AccessRequestBody(_Body):
-    product: str = Field(description="<domain>.<product>")
-    purpose: str = Field(min_length=10, description="What the data is for.")
+    product: str = Field(max_length=MAX_ID, description="<domain>.<product>")
+    purpose: str = Field(min_length=10, max_length=MAX_TEXT, description="What the data is for.")
     until: date = Field(description="Last day of the grant.")
-    columns: list[str] | None = Field(None, description="Columns asked for; all when omitted.")
-    consumer: str | None = Field(None, description="product:<id> to request for a product.")
+    columns: list[Annotated[str, Field(max_length=MAX_ID)]] | None = Field(
+        None, max_length=MAX_COLUMNS, description="Columns asked for; all when omitted."
+    )
+    consumer: str | None = Field(
+        None, max_length=MAX_ID, description="product:<id> to request for a product."
+    )
 
 
 class DecisionBody(_Body):
-    reason: str | None = None
+    reason: str | None = Field(None, max_length=MAX_TEXT)
 
 
 class QueryBody(_Body):
-    sql: str = Field(min_length=1, description="One SELECT over <domain>.<product> tables.")
+    sql: str = Field(
+        min_length=1, max_length=MAX_SQL, description="One SELECT over <domain>.<product> tables."
+    )
     format: Literal["json", "csv", "arrow"] = "json"
-    version: int | None = Field(None, ge=0, description="Time travel: this table version.")
+    version: int | None = Field(
+        None, ge=0, le=MAX_INT, description="Time travel: this table version."
+    )
     as_of: datetime | None = Field(None, description="Time travel: the version at this time.")
-    max_rows: int | None = Field(None, ge=1)
+    max_rows: int | None = Field(None, ge=1, le=MAX_INT)
 
 
 class TokenBody(_Body):
-    principal: str
+    principal: str = Field(min_length=1, max_length=MAX_ID)
     expires_in_days: int = Field(30, ge=1, le=366)
-    description: str = ""
+    description: str = Field("", max_length=MAX_TEXT)
 
 
 def caller(request: Request) -> Caller:
@@ -65,34 +83,62 @@ def caller(request: Request) -> Caller:
 
 Who = Annotated[Caller, Depends(caller)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT)]
+Id = Annotated[str, Path(max_length=MAX_ID)]
+Text = Annotated[str | None, Query(max_length=MAX_ID)]
+
+# The errors each kind of operation answers (declared in the OpenAPI document). Every
+# operation with a token can meet 401, and 503 (busy, or the catalog unreachable).
+_AUTH = (401, 503)
+LISTING = errors.responses(*_AUTH, 422)
+PRODUCT = errors.responses(*_AUTH, 403, 422)
+DECISION = errors.responses(*_AUTH, 403, 409, 413, 422)
 
 
-def create_app(ws: Workspace) -> FastAPI:
+def create_app(ws: Workspace, limits: Limits | None = None) -> FastAPI:
     # load the specs, open the catalog and the audit key once, before requests run in threads
     ws.mesh  # noqa: B018
     ws.access  # noqa: B018
     if ws.mesh.spec.settings.audit.enabled:
         ws.audit  # noqa: B018
+    limits = limits or Limits.default()
+    queries = QueryRunner(limits)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # after uvicorn's graceful wait (`timeout_graceful_shutdown`): whatever still runs
+        queries.running.stop_all("the server is stopping")
+        await queries.running.drained(timeout=3)
+
     app = FastAPI(
         title="meshkit",
         version="1",
         description="Data products of the mesh: discover them, request access, query them.",
+        lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(
+        InFlight,
+        slots=Slots(limits.max_requests),
+        timeout=limits.queue_timeout,
+        max_body=MAX_BODY,
+    )
     app.state.workspace = ws
+    app.state.limits = limits
+    app.state.queries = queries
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/me", tags=["meta"])
+    @app.get("/me", tags=["meta"], responses=errors.responses(*_AUTH))
     def me(who: Who) -> dict[str, Any]:
         return who.to_dict()
 
     # -- discovery -------------------------------------------------------------------------
 
-    @app.get("/domains", tags=["discovery"])
+    @app.get("/domains", tags=["discovery"], responses=LISTING)
     def domains(who: Who, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         items = [
             {
@@ -108,13 +154,13 @@ def create_app(ws: Workspace) -> FastAPI:
         ]
         return page(items, limit, offset)
 
-    @app.get("/products", tags=["discovery"])
+    @app.get("/products", tags=["discovery"], responses=LISTING)
     def products(
         who: Who,
         limit: Limit = 50,
         offset: Offset = 0,
-        q: str | None = None,
-        domain: str | None = None,
+        q: Text = None,
+        domain: Text = None,
     ) -> dict[str, Any]:
         visible = {p.id for p in ws.access.visible_products(who)}
         listed = [p for p in ws.list_products(search=q) if p["id"] in visible]
@@ -122,8 +168,8 @@ def create_app(ws: Workspace) -> FastAPI:
             listed = [p for p in listed if p["id"].split(".", 1)[0] == domain]
         return page(jsonable(listed), limit, offset)
 
-    @app.get("/products/{product_id}", tags=["discovery"])
-    def product(who: Who, product_id: str) -> dict[str, Any]:
+    @app.get("/products/{product_id}", tags=["discovery"], responses=PRODUCT)
+    def product(who: Who, product_id: Id) -> dict[str, Any]:
         p = ws.access.product(who, product_id)
         published = ws.catalog.versions(product_id)
         shown: dict[str, Any] = jsonable(
@@ -142,8 +188,8 @@ def create_app(ws: Workspace) -> FastAPI:
         )
         return shown
 
-    @app.get("/products/{product_id}/schema", tags=["discovery"])
-    def schema(who: Who, product_id: str) -> dict[str, Any]:
+    @app.get("/products/{product_id}/schema", tags=["discovery"], responses=PRODUCT)
+    def schema(who: Who, product_id: Id) -> dict[str, Any]:
         p = ws.access.product(who, product_id)
         return {
             "product": p.id,
@@ -152,33 +198,35 @@ def create_app(ws: Workspace) -> FastAPI:
             ],
         }
 
-    @app.get("/products/{product_id}/versions", tags=["discovery"])
-    def versions(
-        who: Who, product_id: str, limit: Limit = 50, offset: Offset = 0
-    ) -> dict[str, Any]:
+    @app.get("/products/{product_id}/versions", tags=["discovery"], responses=PRODUCT)
+    def versions(who: Who, product_id: Id, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         ws.access.product(who, product_id)
         rows = ws.catalog.versions(product_id)
         return page([r.to_dict() for r in reversed(rows)], limit, offset)
 
-    @app.get("/products/{product_id}/runs", tags=["discovery"])
-    def runs(who: Who, product_id: str, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    @app.get("/products/{product_id}/runs", tags=["discovery"], responses=PRODUCT)
+    def runs(who: Who, product_id: Id, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         """Outside the owning domain, without error texts, hosts and process ids."""
         p = ws.access.product(who, product_id)
         # one more than the page, to know whether another page follows
-        rows = ws.catalog.runs(product_id, limit=offset + limit + 1)
+        rows = ws.catalog.runs(product_id, limit=limit + 1, offset=offset)
         member = who.trusted or p.domain in who.domains
         shown = [
             r.to_dict()
             if member
             else {k: v for k, v in r.to_dict().items() if k not in _PRIVATE_RUN_FIELDS}
-            for r in rows[: offset + limit]
+            for r in rows[:limit]
         ]
-        listed = page(shown, limit, offset, total=None)
-        listed["next_offset"] = offset + limit if len(rows) > offset + limit else None
-        return listed
+        return {
+            "items": shown,
+            "total": None,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": offset + limit if len(rows) > limit else None,
+        }
 
-    @app.get("/products/{product_id}/quality", tags=["discovery"])
-    def quality(who: Who, product_id: str) -> dict[str, Any]:
+    @app.get("/products/{product_id}/quality", tags=["discovery"], responses=PRODUCT)
+    def quality(who: Who, product_id: Id) -> dict[str, Any]:
         """Members of the owning domain see measured values, messages and failing rows;
         everyone else sees which checks passed (those details are unmasked, unfiltered data)."""
         p = ws.access.product(who, product_id)
@@ -193,8 +241,8 @@ def create_app(ws: Workspace) -> FastAPI:
         ]
         return {"product": product_id, "run": run.id if run else None, "checks": checks}
 
-    @app.get("/products/{product_id}/lineage", tags=["discovery"])
-    def lineage(who: Who, product_id: str) -> dict[str, Any]:
+    @app.get("/products/{product_id}/lineage", tags=["discovery"], responses=PRODUCT)
+    def lineage(who: Who, product_id: Id) -> dict[str, Any]:
         p = ws.access.product(who, product_id)
         edges = ws.catalog.lineage(product_id)
         visible = {v.id for v in ws.access.visible_products(who)}
@@ -208,7 +256,12 @@ def create_app(ws: Workspace) -> FastAPI:
 
     # -- access ----------------------------------------------------------------------------
 
-    @app.post("/access/requests", status_code=201, tags=["access"])
+    @app.post(
+        "/access/requests",
+        status_code=201,
+        tags=["access"],
+        responses=errors.responses(*_AUTH, 400, 403, 413, 422),
+    )
     def request_access(who: Who, req: AccessRequestBody) -> dict[str, Any]:
         until = datetime.combine(req.until, time.max, tzinfo=UTC)
         record = ws.access.request(
@@ -221,30 +274,33 @@ def create_app(ws: Workspace) -> FastAPI:
         )
         return record.to_dict()
 
-    @app.get("/access/requests", tags=["access"])
+    @app.get("/access/requests", tags=["access"], responses=LISTING)
     def pending(who: Who, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         return page([r.to_dict() for r in ws.access.pending(who)], limit, offset)
 
-    @app.post("/access/requests/{request_id}/approve", tags=["access"])
-    def approve(who: Who, request_id: str, body: DecisionBody | None = None) -> dict[str, Any]:
+    @app.post("/access/requests/{request_id}/approve", tags=["access"], responses=DECISION)
+    def approve(who: Who, request_id: Id, body: DecisionBody | None = None) -> dict[str, Any]:
         return ws.access.approve(who, request_id, body.reason if body else None).to_dict()
 
-    @app.post("/access/requests/{request_id}/deny", tags=["access"])
-    def deny(who: Who, request_id: str, body: DecisionBody | None = None) -> dict[str, Any]:
+    @app.post("/access/requests/{request_id}/deny", tags=["access"], responses=DECISION)
+    def deny(who: Who, request_id: Id, body: DecisionBody | None = None) -> dict[str, Any]:
         return ws.access.deny(who, request_id, body.reason if body else None).to_dict()
 
-    @app.post("/access/grants/{request_id}/revoke", tags=["access"])
-    def revoke(who: Who, request_id: str, body: DecisionBody | None = None) -> dict[str, Any]:
+    @app.post("/access/grants/{request_id}/revoke", tags=["access"], responses=DECISION)
+    def revoke(who: Who, request_id: Id, body: DecisionBody | None = None) -> dict[str, Any]:
         return ws.access.revoke(who, request_id, body.reason if body else None).to_dict()
 
-    @app.get("/access/grants", tags=["access"])
+    @app.get("/access/grants", tags=["access"], responses=LISTING)
     def grants(who: Who, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         return page([r.to_dict() for r in ws.access.grants(who)], limit, offset)
 
-    @app.post("/tokens", status_code=201, tags=["access"])
+    @app.post(
+        "/tokens",
+        status_code=201,
+        tags=["access"],
+        responses=errors.responses(*_AUTH, 400, 403, 413, 422),
+    )
     def create_token(who: Who, body: TokenBody) -> dict[str, Any]:
-        from datetime import timedelta
-
         record, token = ws.access.create_token(
             body.principal,
             ttl=timedelta(days=body.expires_in_days),
@@ -253,52 +309,58 @@ def create_app(ws: Workspace) -> FastAPI:
         )
         return {**record.to_dict(), "token": token}
 
-    @app.get("/tokens", tags=["access"])
+    @app.get("/tokens", tags=["access"], responses=LISTING)
     def list_tokens(who: Who, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         return page([t.to_dict() for t in ws.access.list_tokens(who)], limit, offset)
 
-    @app.delete("/tokens/{token_id}", tags=["access"])
-    def revoke_token(who: Who, token_id: str) -> dict[str, Any]:
+    @app.delete("/tokens/{token_id}", tags=["access"], responses=errors.responses(*_AUTH, 404, 422))
+    def revoke_token(who: Who, token_id: Id) -> dict[str, Any]:
         return ws.access.revoke_token(token_id, by=who).to_dict()
 
     # -- query -----------------------------------------------------------------------------
 
-    @app.post("/query", tags=["query"], response_model=None)
-    def query(who: Who, body: QueryBody) -> JSONResponse | StreamingResponse:
+    @app.post(
+        "/query",
+        tags=["query"],
+        response_model=None,
+        responses={
+            200: {
+                "description": "The rows, in the format asked for.",
+                "content": {"text/csv": {}, "application/vnd.apache.arrow.stream": {}},
+                "headers": {
+                    "X-Meshkit-Rows": {"schema": {"type": "integer"}},
+                    "X-Meshkit-Truncated": {
+                        "schema": {"type": "string", "enum": ["true", "false"]}
+                    },
+                },
+            },
+            **errors.responses(*_AUTH, 400, 403, 404, 413, 422),
+        },
+    )
+    async def query(request: Request, who: Who, body: QueryBody) -> Response:
+        """Runs in a worker thread within the query slots; stopped when the client leaves."""
         as_of = (
             body.as_of
             if body.as_of is None or body.as_of.tzinfo
             else body.as_of.replace(tzinfo=UTC)
         )
-        result = ws.access.query(
-            who, body.sql, version=body.version, as_of=as_of, max_rows=body.max_rows
-        )
-        headers = {
-            "X-Meshkit-Rows": str(result.table.num_rows),
-            "X-Meshkit-Truncated": str(result.truncated).lower(),
-        }
-        if body.format == "arrow":
-            return StreamingResponse(
-                _arrow(result.table),
-                media_type="application/vnd.apache.arrow.stream",
-                headers=headers,
+
+        def work(cancel: Cancel) -> Response:
+            result = ws.access.query(
+                who,
+                body.sql,
+                version=body.version,
+                as_of=as_of,
+                max_rows=body.max_rows,
+                cancel=cancel,
             )
-        if body.format == "csv":
-            return StreamingResponse(_csv(result.table), media_type="text/csv", headers=headers)
-        return JSONResponse(
-            {
-                "columns": [{"name": f.name, "type": str(f.type)} for f in result.table.schema],
-                "rows": jsonable([list(r.values()) for r in result.table.to_pylist()]),
-                "row_count": result.table.num_rows,
-                "truncated": result.truncated,
-                "masked": result.masked,
-            },
-            headers=headers,
-        )
+            return _answer(result.table, result.truncated, result.masked, body.format)
+
+        return await queries.run(request, work)
 
     # -- audit -----------------------------------------------------------------------------
 
-    @app.get("/audit/verify", tags=["audit"])
+    @app.get("/audit/verify", tags=["audit"], responses=errors.responses(*_AUTH, 403))
     def audit_verify(who: Who) -> dict[str, Any]:
         if not (who.admin or who.governance):
             raise AccessDenied("only mesh admins and the governance group read the audit log")
@@ -312,6 +374,29 @@ def create_app(ws: Workspace) -> FastAPI:
         }
 
     return app
+
+
+def _answer(table: pa.Table, truncated: bool, masked: dict[str, list[str]], fmt: str) -> Response:
+    headers = {
+        "X-Meshkit-Rows": str(table.num_rows),
+        "X-Meshkit-Truncated": str(truncated).lower(),
+    }
+    if fmt == "arrow":
+        return StreamingResponse(
+            _arrow(table), media_type="application/vnd.apache.arrow.stream", headers=headers
+        )
+    if fmt == "csv":
+        return StreamingResponse(_csv(table), media_type="text/csv", headers=headers)
+    return JSONResponse(
+        {
+            "columns": [{"name": f.name, "type": str(f.type)} for f in table.schema],
+            "rows": jsonable([list(r.values()) for r in table.to_pylist()]),
+            "row_count": table.num_rows,
+            "truncated": truncated,
+            "masked": masked,
+        },
+        headers=headers,
+    )
 
 
 def page(items: list[Any], limit: int, offset: int, *, total: int | None = -1) -> dict[str, Any]:

@@ -423,9 +423,14 @@ class Catalog(GovernanceRecords, AccessRecords, AuditRecords):
         with self._session() as s:
             return [_version_record(v) for v in s.scalars(query)]
 
-    def runs(self, product_id: str | None = None, *, limit: int = 20) -> list[RunRecord]:
-        """The most recent ``limit`` runs, newest first, of one product or of all."""
-        query = select(Run).order_by(Run.started_at.desc(), Run.id.desc()).limit(limit)
+    def runs(
+        self, product_id: str | None = None, *, limit: int = 20, offset: int = 0
+    ) -> list[RunRecord]:
+        """The most recent ``limit`` runs, newest first, of one product or of all, skipping
+        the ``offset`` newest (a page of them: the database skips, not Python)."""
+        query = (
+            select(Run).order_by(Run.started_at.desc(), Run.id.desc()).limit(limit).offset(offset)
+        )
         if product_id is not None:
             query = query.where(Run.product_id == product_id)
         with self._session() as s:

@@ -74,7 +74,19 @@ class DeltaTables:
         return DeltaTable.is_deltatable(str(table))
 
     def open(self, table: Path, version: int | None = None) -> DeltaTable | None:
-        """The table (at `version`, else latest), or None if nothing was ever published."""
+        """The table (at `version`, else latest), or None if nothing was ever published.
+
+        A version is checked against the log's listing first: delta-rs looks for a version
+        that does not exist by walking towards it, at a cost that grows with the number."""
+        if version is not None:
+            latest = latest_version(table)
+            if latest is None:
+                return None
+            if not 0 <= version <= latest:
+                raise NotFoundError(
+                    f"version {version} of {table} does not exist: the latest is {latest}",
+                    hint="list versions with `meshkit show PRODUCT`",
+                )
         try:
             return DeltaTable(str(table), version=version)
         except TableNotFoundError:
