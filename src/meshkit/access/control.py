@@ -460,7 +460,10 @@ class AccessControl:
         if latest is not None and version > latest.version:
             raise NotFoundError(
                 f"{pid} has no version {version}: its latest version is {latest.version}",
-                hint=f"GET /products/{pid}/versions lists the versions",
+                hint=Hint(
+                    cli=f"`meshkit show {pid}` lists its versions",
+                    api=f"GET /products/{pid}/versions lists the versions",
+                ),
             )
 
     def _version_at(self, pid: str, as_of: datetime) -> int:
