@@ -236,9 +236,10 @@ def build_product(
                 "meshkit.rows": str(row_count(stage)),
                 **(metadata or {}),
             }
+            staged, stage = stage, None  # the table owns it now (commit() discards it on failure)
             result.delta_version = tables.commit(
                 table,
-                stage,
+                staged,
                 schema=schema,
                 read_version=read_version,
                 metadata=commit_meta,
@@ -246,7 +247,6 @@ def build_product(
                 description=product.spec.description,
                 files=staged_files,  # exactly what the audit read
             )
-            stage = None  # now owned by the table
         result.status = "published"
     except OSError as err:  # the warehouse folder cannot be written, a disk is full...
         result.error = BuildError(

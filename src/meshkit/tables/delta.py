@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -139,7 +140,49 @@ class DeltaTables:
 
         `read_version` is the version this build started from (None: the table did not exist).
         If anyone committed since, the commit fails with ConflictError and publishes nothing.
+
+        The staged folder belongs to the table from this call on: when nothing was committed it
+        is deleted here, and never once the commit landed (its files are the new version), even
+        if delta-rs raised after writing the commit (a post-commit hook).
         """
+        run_id = metadata.get("meshkit.run_id")
+        try:
+            self._write_commit(
+                table,
+                stage,
+                schema=schema,
+                read_version=read_version,
+                metadata=metadata,
+                name=name,
+                description=description,
+                files=files,
+            )
+        except Exception:
+            landed = _find_commit(table, read_version, run_id) if run_id else None
+            if landed is None:
+                self.discard(stage)
+                raise
+            return landed
+        version = _find_commit(table, read_version, run_id)
+        if version is None:
+            raise BuildError(
+                f"{name}: the commit of run {run_id} is not in the table's log after committing",
+                hint="run `meshkit show PRODUCT`: it records every version the table's log holds",
+            )
+        return version
+
+    def _write_commit(
+        self,
+        table: Path,
+        stage: Path,
+        *,
+        schema: pa.Schema,
+        read_version: int | None,
+        metadata: Mapping[str, str],
+        name: str,
+        description: str,
+        files: Sequence[str] | None,
+    ) -> None:
         actions = _add_actions(table, stage, files)
         delta_schema = DeltaSchema.from_arrow(schema)
         props = CommitProperties(custom_metadata=dict(metadata))
@@ -178,26 +221,32 @@ class DeltaTables:
                     hint="the table is consistent at the other build's version; rerun to build again",
                 ) from err
             raise
-        latest = DeltaTable(str(table))
-        return _version_of_commit(latest, metadata.get("meshkit.run_id"))
 
-    def history(self, table: Path) -> list[TableVersion]:
-        dt = self.open(table)
-        if dt is None:
-            return []
+    def history(self, table: Path, version: int | None = None) -> list[TableVersion]:
+        """The commits of the table up to `version` (default: the latest), newest first.
+
+        Read from the log's file names, not with delta-rs's `DeltaTable.history()`: that lists
+        every commit file from its start on, including commits made after the table was
+        loaded, and numbers them down from the loaded version, so a commit landing meanwhile
+        shifts every number by one (the oldest becomes version -1). A commit file's name is
+        its version, so here each entry's version and metadata come from the same file.
+        Commits whose log files were cleaned up (after a checkpoint) are not listed.
+        """
+        versions = commit_versions(table)
+        if version is not None:
+            versions = [v for v in versions if v <= version]
         out = []
-        for entry in dt.history():
-            stamp = datetime.fromtimestamp(entry.get("timestamp", 0) / 1000, tz=UTC)
-            extra = {k: v for k, v in entry.items() if k.startswith("meshkit.")}
-            out.append(
-                TableVersion(
-                    version=int(entry["version"]),
-                    timestamp=stamp,
-                    operation=str(entry.get("operation", "")),
-                    metadata=extra,
-                )
-            )
+        for v in reversed(versions):
+            entry = self.commit_info(table, v)
+            if entry is not None:
+                out.append(entry)
         return out
+
+    def commit_info(self, table: Path, version: int) -> TableVersion | None:
+        """The commit that made `version`: its time, operation and meshkit metadata (None if
+        its log file does not exist). Reads the file up to its `commitInfo` action, which
+        delta-rs writes first."""
+        return read_commit(table, version)
 
     def vacuum(self, table: Path, *, retention_hours: int, dry_run: bool = False) -> list[str]:
         """Delete files no version younger than `retention_hours` needs, and staged files no
@@ -252,14 +301,48 @@ def _add_actions(table: Path, stage: Path, files: Sequence[str] | None = None) -
     return actions
 
 
-def _version_of_commit(dt: DeltaTable, run_id: str | None) -> int:
-    """The version our commit got (a later commit may already exist on top of it)."""
-    if run_id is None:
-        return dt.version()
-    for entry in dt.history(limit=20):
-        if entry.get("meshkit.run_id") == run_id:
-            return int(entry["version"])
-    return dt.version()
+def _find_commit(table: Path, read_version: int | None, run_id: str | None) -> int | None:
+    """The version our commit got: the first version after `read_version` whose commit names
+    our run (a retry may have moved it up; later commits may already sit on top of it).
+    Never a guess: a commit that does not name our run is not ours. With no run id to look
+    for, the first version after `read_version`."""
+    first = 0 if read_version is None else read_version + 1
+    for version in commit_versions(table):
+        if version < first:
+            continue
+        if run_id is None:
+            return version
+        entry = read_commit(table, version)
+        if entry is not None and entry.metadata.get("meshkit.run_id") == run_id:
+            return version
+    return None
+
+
+def read_commit(table: Path, version: int) -> TableVersion | None:
+    """The commit that made `version` (None if its log file does not exist), read up to its
+    `commitInfo` action, which delta-rs writes first."""
+    path = table / "_delta_log" / f"{version:020d}.json"
+    try:
+        with path.open("rb") as log:
+            for line in log:
+                if not line.strip():
+                    continue
+                info = json.loads(line).get("commitInfo")
+                if isinstance(info, dict):
+                    return _table_version(version, info)
+    except FileNotFoundError:
+        return None
+    return _table_version(version, {})
+
+
+def _table_version(version: int, info: Mapping[str, Any]) -> TableVersion:
+    stamp = datetime.fromtimestamp(int(info.get("timestamp", 0) or 0) / 1000, tz=UTC)
+    return TableVersion(
+        version=version,
+        timestamp=stamp,
+        operation=str(info.get("operation", "")),
+        metadata={k: v for k, v in info.items() if k.startswith("meshkit.")},
+    )
 
 
 def table_schema(
@@ -292,12 +375,21 @@ SNAPSHOT_CACHE = 256
 def latest_version(table: Path) -> int | None:
     """The newest committed version: the highest `NNN.json` in `_delta_log` (a commit creates
     its file atomically, so one that is listed is complete). None when nothing was committed."""
+    versions = commit_versions(table)
+    return versions[-1] if versions else None
+
+
+def commit_versions(table: Path) -> list[int]:
+    """The versions whose commit files are in `_delta_log`, oldest first (a commit creates its
+    `<20 digits>.json` file atomically: a listed one is complete)."""
     try:
         names = os.listdir(table / "_delta_log")
     except OSError:
-        return None
-    versions = [int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()]
-    return max(versions) if versions else None
+        return []
+    return sorted(int(n[:-5]) for n in names if _COMMIT_FILE.fullmatch(n))
+
+
+_COMMIT_FILE = re.compile(r"\d{20}\.json")
 
 
 def list_files(paths: Sequence[str]) -> list[str]:
