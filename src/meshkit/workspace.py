@@ -31,6 +31,8 @@ from meshkit.access.control import AccessControl
 from meshkit.access.identity import LOCAL
 from meshkit.build import inputs, planner
 from meshkit.build.binding import bind_product
+from meshkit.build.fingerprint import KEY as FINGERPRINT
+from meshkit.build.fingerprint import Fingerprint, fingerprint, stale
 from meshkit.build.runner import BuildResult, Progress, build_product
 from meshkit.catalog import Catalog, PolicyEvaluation, ProductRow, QualityRecord
 from meshkit.engines.duckdb import DuckDBEngine
@@ -51,6 +53,7 @@ from meshkit.spec.loader import LoadedSpecs, load_specs, sorted_problems
 from meshkit.spec.models import MeshSettings, format_duration
 from meshkit.spec.yamlpos import did_you_mean
 from meshkit.tables.delta import DeltaTables, Snapshot
+from meshkit.tables.locks import Holder, build_lock
 
 HOST = socket.gethostname()
 ACTOR = f"local:{os.environ.get('USER') or os.environ.get('USERNAME') or 'operator'}"
@@ -351,18 +354,19 @@ class Workspace:
                     f"{pid} declares no retention period",
                     hint="add retention: {period: 365d, column: <date column>} to its spec",
                 )
-            result = apply_retention(
-                self.tables,
-                self.table_of(pid),
-                product_id=pid,
-                period=retention.period,
-                column=retention.column,
-                now=self.now(),
-                vacuum_hours=hours,
-                dry_run=dry_run,
-            )
-            if result.version is not None:
-                self._record_retention(product, result)
+            with build_lock(self.table_of(pid), host=HOST):  # no build commits meanwhile
+                result = apply_retention(
+                    self.tables,
+                    self.table_of(pid),
+                    product_id=pid,
+                    period=retention.period,
+                    column=retention.column,
+                    now=self.now(),
+                    vacuum_hours=hours,
+                    dry_run=dry_run,
+                )
+                if result.version is not None:
+                    self._record_retention(product, result)
             results.append(result)
         return results
 
@@ -416,8 +420,11 @@ class Workspace:
         downstream: Sequence[str] = (),
         upstream: Sequence[str] = (),
         progress: Progress = lambda pid, msg: None,
+        force: bool = False,
     ) -> list[BuildResult]:
-        """Build products in dependency order. A product whose upstream failed is skipped."""
+        """Build products in dependency order. A product whose upstream failed is skipped; one
+        whose spec, code and inputs are unchanged since its newest version is up to date and
+        publishes nothing, unless `force`."""
         order = self.plan(products, downstream=downstream, upstream=upstream)
         # before registering new products: lifecycle-transitions compares with the old status
         findings = self.last_findings = self.evaluate_policies(order)
@@ -441,7 +448,7 @@ class Workspace:
                 )
                 progress(pid, "skipped")
                 continue
-            results[pid] = self._build_one(product, progress)
+            results[pid] = self._build_one(product, progress, force=force)
         return [results[pid] for pid in order]
 
     def _register_new(self, product_ids: Iterable[str], *, known: set[str] | None = None) -> None:
@@ -479,9 +486,51 @@ class Workspace:
             )
         self.catalog.upsert_products(rows)
 
-    def _build_one(self, product: Product, progress: Progress) -> BuildResult:
-        self.reconcile(product.id)
-        pinned = {u: self.snapshot(u) for u in product.upstream()}
+    def _build_one(self, product: Product, progress: Progress, *, force: bool) -> BuildResult:
+        """Build one product under its build lock: another process building it is waited
+        for (said through `progress`), then, unless `force`, a build whose spec, code and
+        inputs are what the newest version was built from publishes nothing."""
+        table = self.table_of(product.id)
+
+        def waiting(holder: Holder, waited: float) -> None:
+            progress(product.id, f"waiting for {holder.describe()}, which is building it")
+
+        with build_lock(table, host=HOST, on_wait=waiting):
+            self.reconcile(product.id)
+            pinned = {u: self.snapshot(u) for u in product.upstream()}
+            data = {
+                u: self.tables.data_version(self.table_of(u), snap.version) if snap else None
+                for u, snap in pinned.items()
+            }
+            current = fingerprint(self.mesh, product, data)
+            published = self.snapshot(product.id)
+            last = self.tables.newest(table, key=FINGERPRINT) if published else None
+            reasons = (
+                stale(Fingerprint.from_json(last.metadata[FINGERPRINT]) if last else None, current)
+                if published
+                else ["it was never published"]
+            )
+            if published is not None and last is not None and not reasons and not force:
+                progress(product.id, "up to date")
+                versions = self.catalog.versions(product.id) if self._known(product.id) else []
+                return BuildResult(
+                    product.id,
+                    "up_to_date",
+                    delta_version=published.version,
+                    rows=versions[0].row_count if versions else None,
+                    reasons=[f"spec, code and inputs unchanged since version {last.version}"],
+                )
+            result = self._publish(product, progress, pinned, current)
+            result.reasons = ["--force"] if force and not reasons else reasons
+            return result
+
+    def _publish(
+        self,
+        product: Product,
+        progress: Progress,
+        pinned: dict[str, Snapshot | None],
+        current: Fingerprint,
+    ) -> BuildResult:
         run_id = self.catalog.start_run(
             product_id=product.id, spec_hash=product.spec_hash, host=HOST, pid=os.getpid()
         )
@@ -496,7 +545,10 @@ class Workspace:
             run_id=run_id,
             pinned=pinned,
             progress=progress,
-            metadata={"meshkit.inputs": json.dumps(inputs_read, sort_keys=True)},
+            metadata={
+                "meshkit.inputs": json.dumps(inputs_read, sort_keys=True),
+                FINGERPRINT: current.to_json(),
+            },
             now=self.now(),
         )
         self.catalog.record_quality(run_id, [_record(c) for c in result.checks])
@@ -602,9 +654,10 @@ class Workspace:
         removed: dict[str, list[str]] = {}
         for pid in products or sorted(self.mesh.products):
             self.product(pid)
-            removed[pid] = self.tables.vacuum(
-                self.table_of(pid), retention_hours=hours, dry_run=dry_run
-            )
+            with build_lock(self.table_of(pid), host=HOST):  # its commits race no build's
+                removed[pid] = self.tables.vacuum(
+                    self.table_of(pid), retention_hours=hours, dry_run=dry_run
+                )
         return removed
 
     # ------------------------------------------------------------- catalog

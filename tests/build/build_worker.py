@@ -1,6 +1,6 @@
 """A real build process for the crash-safety and concurrency tests (not collected by pytest).
 
-    python build_worker.py MESH_ROOT [KILL_AT] [--product ID] [--go FILE]
+    python build_worker.py MESH_ROOT [KILL_AT] [--product ID] [--go FILE] [--no-lock]
                            [--barrier DIR --party NAME --parties N [--after FILE]] [--cli]
 
 Builds one product of the mesh at MESH_ROOT with ``Workspace.build`` and prints, as the last
@@ -16,6 +16,9 @@ KILL_AT makes the process SIGKILL itself, so the kill happens at a precise point
   and before the catalog records the version or finishes the run (no progress message marks
   that point);
 * ``none`` (the default): no kill; the test may kill the process from outside.
+
+``--no-lock`` builds without the build lock, as a build on another host whose filesystem has no
+shared lock would: then only the commit's own conflict check stands between two builds.
 
 ``--go FILE`` makes the worker wait, after READY, until FILE exists, then print ``BUILDING``
 and build: a test can start workers ahead (imports are slow) and start their builds later.
@@ -87,6 +90,7 @@ def main() -> int:
     parser.add_argument("--after", type=Path)
     parser.add_argument("--cli", action="store_true")
     parser.add_argument("--go", type=Path)
+    parser.add_argument("--no-lock", action="store_true")
     args = parser.parse_args()
     if args.cli and args.go is not None:
         parser.error("--go works with Workspace.build only, not with --cli")
@@ -111,6 +115,13 @@ def main() -> int:
         return version
 
     DeltaTables.commit = commit  # type: ignore[method-assign]
+
+    if args.no_lock:  # a writer that does not share our build lock (another host, no flock)
+        from contextlib import nullcontext
+
+        import meshkit.workspace
+
+        meshkit.workspace.build_lock = lambda *a, **kw: nullcontext()  # type: ignore[assignment]
 
     if args.cli:
         from meshkit.cli.app import main as cli_main

@@ -1,9 +1,11 @@
-"""Two builds of the same product at once: one wins, the other fails with a clear conflict.
+"""Two builds of the same product at once, each without the other's build lock (as on two
+hosts that share no lock): one wins, the other fails with a clear conflict.
 
-Two real ``build_worker.py`` processes build ``shop.orders`` of the same mesh (same warehouse,
-same SQLite catalog). The race is made deterministic with a file barrier at "publishing": each
-worker has staged and audited its data before either commits, so both commits really compete
-for the same next Delta version.
+Two real ``build_worker.py --no-lock`` processes build ``shop.orders`` of the same mesh (same
+warehouse, same SQLite catalog). The race is made deterministic with a file barrier at
+"publishing": each worker has staged and audited its data before either commits, so both
+commits really compete for the same next Delta version. (With the lock, the default, the
+second build waits for the first instead: tests/build/test_many_builds.py.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ PRODUCT = "shop.orders"
 def start_party(
     start: StartWorker, mesh: CrashMesh, barrier: Path, party: str, *extra: str
 ) -> BuildWorker:
-    return start(mesh.root, "none", "--barrier", str(barrier), "--party", party, *extra)
+    return start(
+        mesh.root, "none", "--barrier", str(barrier), "--party", party, "--no-lock", *extra
+    )
 
 
 def both_staged_before_either_committed(barrier: Path, runs: list[WorkerRun]) -> None:
@@ -91,7 +95,7 @@ def assert_catalog_records_the_race(
 
 def assert_next_build_publishes(mesh: CrashMesh, latest: int) -> None:
     with Workspace(mesh.root) as ws:
-        [result] = ws.build([PRODUCT])
+        [result] = ws.build([PRODUCT], force=True)  # the winner's version is up to date
         assert result.ok, result.error
         assert result.delta_version == latest + 1
         assert [v.delta_version for v in ws.show(PRODUCT).versions] == list(

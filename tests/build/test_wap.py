@@ -406,7 +406,7 @@ def test_commit_records_the_upstream_versions_read(make_mesh: MakeMesh) -> None:
     root = two_products(make_mesh)
     with Workspace(root) as ws:
         ws.build()
-        ws.build(["sales.orders"])
+        ws.build(["sales.orders"], force=True)
         ws.build(["sales.totals"])
         history = DeltaTable(str(ws.table_of("sales.totals"))).history()
     assert json.loads(history[0]["meshkit.inputs"]) == {"sales.orders": 1}
@@ -429,7 +429,7 @@ def test_a_new_catalog_learns_published_versions_from_the_tables(make_mesh: Make
         imported = ws.catalog.runs("sales.orders")[0]
         assert imported.status == "success"
         assert "table's history" in (imported.error or "")
-        (again, _) = ws.build()
+        (again, _) = ws.build(force=True)
         assert again.ok
         assert [v.delta_version for v in ws.catalog.versions("sales.orders")] == [1, 0]
 

@@ -106,21 +106,25 @@ def stale(previous: Fingerprint | None, current: Fingerprint) -> list[str]:
         elif name not in previous.inputs:
             reasons.append(f"input '{name}' is new")
         elif before != now:
-            reasons.append(f"input '{name}' changed ({_what(before)} -> {_what(now)})")
+            reasons.append(f"input '{name}' changed ({_change(before, now)})")
     return reasons
 
 
-def _what(digest: str | None) -> str:
-    """A readable summary of a port's digest: 'sales.orders@3', '2 files', 'sqlite file'."""
-    if digest is None:
-        return "unknown"
-    kind, _, rest = digest.partition(":")
-    if kind == "product":
-        return rest
-    if kind == "files":
-        count = rest.split(":", 1)[0]
-        return f"{count} file{'s' if count != '1' else ''}"
-    return "sqlite file"
+def _change(before: str | None, now: str) -> str:
+    """How a port's digest changed, readably: 'sales.orders@3 -> sales.orders@4',
+    '2 files -> 3 files', 'a file's size or modification time changed'."""
+    kind, _, rest = now.partition(":")
+    old_kind, _, old_rest = (before or "").partition(":")
+    if kind == "product" and old_kind == "product":
+        return f"{old_rest} -> {rest}"
+    if kind == "files" and old_kind == "files":
+        count, old_count = rest.split(":", 1)[0], old_rest.split(":", 1)[0]
+        if count != old_count:
+            return f"{old_count} -> {count} files"
+        return "a file's size or modification time changed"
+    if kind == "sqlite":
+        return "the database file changed"
+    return "it reads something else now"
 
 
 def _port(mesh: Mesh, port: InputPort, upstream: Mapping[str, int | None]) -> str | None:

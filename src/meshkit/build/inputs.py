@@ -29,11 +29,18 @@ def resolve_db_url(mesh: Mesh, url: str) -> str:
     return url
 
 
-def file_source(mesh: Mesh, product: Product, port: InputPort) -> Source:
+def matched_files(mesh: Mesh, port: InputPort) -> list[str]:
+    """The files a file input reads now: its path, or what its glob matches, sorted."""
     assert port.file is not None
     pattern = str(mesh.resolve_path(port.file))
     matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
-    matches = [m for m in matches if Path(m).is_file()]
+    return [m for m in matches if Path(m).is_file()]
+
+
+def file_source(mesh: Mesh, product: Product, port: InputPort) -> Source:
+    assert port.file is not None
+    pattern = str(mesh.resolve_path(port.file))
+    matches = matched_files(mesh, port)
     if not matches:
         raise InputError(
             f"{product.id}: input '{port.name}' matches no file: {port.file} "

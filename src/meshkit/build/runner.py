@@ -26,7 +26,7 @@ from meshkit.errors import BuildError, ConflictError, GateFailure, MeshkitError,
 from meshkit.spec.mesh import Mesh, Product
 from meshkit.tables.delta import DeltaTables, Snapshot, row_count, staged_schema, table_schema
 
-Status = Literal["published", "failed", "blocked", "skipped", "conflict"]
+Status = Literal["published", "up_to_date", "failed", "blocked", "skipped", "conflict"]
 Progress = Callable[[str, str], None]  # (product id, what is happening)
 
 
@@ -40,10 +40,13 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
     checks: list[CheckResult] = field(default_factory=list)
     error: MeshkitError | None = None
+    reasons: list[str] = field(default_factory=list)
+    """Why it was built (what changed since the version it replaces), or, when up to date,
+    what it was compared with."""
 
     @property
     def ok(self) -> bool:
-        return self.status == "published"
+        return self.status in ("published", "up_to_date")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,7 @@ class BuildResult:
             "delta_version": self.delta_version,
             "rows": self.rows,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "reasons": self.reasons,
             "checks": [
                 {
                     "name": c.name,

@@ -162,6 +162,12 @@ def build(
             help="'PRODUCT+' adds everything downstream, '+PRODUCT' everything upstream.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Build even products whose spec, code and inputs are unchanged."
+        ),
+    ] = False,
     mesh: MeshOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -170,7 +176,7 @@ def build(
     named = [*(products or []), *named]
     with _workspace(mesh) as ws:
         ws.validate(policies=False)  # policies are evaluated per product by the build
-        results = _build_with_progress(ws, named, down, up, quiet=as_json)
+        results = _build_with_progress(ws, named, down, up, quiet=as_json, force=force)
     if as_json:
         render.print_json(
             {"ok": all(r.ok for r in results), "results": [r.to_dict() for r in results]}
@@ -183,34 +189,46 @@ def build(
 
 
 def _build_with_progress(
-    ws: Workspace, named: list[str], down: list[str], up: list[str], *, quiet: bool
+    ws: Workspace,
+    named: list[str],
+    down: list[str],
+    up: list[str],
+    *,
+    quiet: bool,
+    force: bool = False,
 ) -> list[BuildResult]:
-    results = _run_build(ws, named, down, up, quiet=quiet)
+    results = _run_build(ws, named, down, up, quiet=quiet, force=force)
     if not quiet:
         render.policy_warnings(ws.last_findings)
     return results
 
 
+_RUN_ENDED = ("success", "failed", "blocked", "conflict", "skipped", "up to date")
+
+
 def _run_build(
-    ws: Workspace, named: list[str], down: list[str], up: list[str], *, quiet: bool
+    ws: Workspace, named: list[str], down: list[str], up: list[str], *, quiet: bool, force: bool
 ) -> list[BuildResult]:
     order = ws.plan(named, downstream=down, upstream=up)
+    live = not quiet and render.err.is_terminal
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=render.err,
         transient=True,
-        disable=quiet or not render.err.is_terminal,
+        disable=not live,
     ) as bar:
         task = bar.add_task("building", total=len(order))
 
         def progress(pid: str, message: str) -> None:
             bar.update(task, description=f"{pid}: {message}")
-            if message in ("success", "failed", "blocked", "conflict", "skipped"):  # run ended
+            if message in _RUN_ENDED:
                 bar.advance(task)
+            elif message.startswith("waiting for") and not live:
+                render.err.print(f"{pid}: {message}")  # logs show why a build stands still
 
-        return ws.build(named, downstream=down, upstream=up, progress=progress)
+        return ws.build(named, downstream=down, upstream=up, progress=progress, force=force)
 
 
 @app.command("products")

@@ -26,6 +26,7 @@ NO_WRAP = {"id", "product", "column", "check_name", "status", "version"}  # ids 
 
 STATUS_STYLE = {
     "published": "green",
+    "up_to_date": "dim green",
     "success": "green",
     "failed": "red",
     "blocked": "red",
@@ -104,7 +105,7 @@ def build_results(results: Sequence[BuildResult]) -> None:
         checks = f"{len(r.checks) - len(failed)}/{len(r.checks)} passed" if r.checks else "-"
         table.add_row(
             r.product_id,
-            Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+            Text(r.status.replace("_", " "), style=STATUS_STYLE.get(r.status, "")),
             "-" if r.delta_version is None else str(r.delta_version),
             "-" if r.rows is None else f"{r.rows:,}",
             checks,

@@ -242,6 +242,28 @@ class DeltaTables:
                 out.append(entry)
         return out
 
+    def newest(self, table: Path, *, key: str, at_most: int | None = None) -> TableVersion | None:
+        """The newest commit (at or below `at_most`) whose meshkit metadata holds `key`;
+        reads commit files from the newest back until one does."""
+        for version in reversed(commit_versions(table)):
+            if at_most is not None and version > at_most:
+                continue
+            entry = read_commit(table, version)
+            if entry is not None and key in entry.metadata:
+                return entry
+        return None
+
+    def data_version(self, table: Path, at_most: int) -> int:
+        """The newest version at or below `at_most` that changed the rows: a vacuum commits
+        versions that change no data, and must not make a consumer look stale."""
+        for version in reversed(commit_versions(table)):
+            if version > at_most:
+                continue
+            entry = read_commit(table, version)
+            if entry is None or not entry.operation.upper().startswith("VACUUM"):
+                return version
+        return at_most
+
     def commit_info(self, table: Path, version: int) -> TableVersion | None:
         """The commit that made `version`: its time, operation and meshkit metadata (None if
         its log file does not exist). Reads the file up to its `commitInfo` action, which
