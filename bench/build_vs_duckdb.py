@@ -64,9 +64,9 @@ def step_build(root: Path) -> dict[str, Any]:
 def step_raw(root: Path) -> dict[str, Any]:
     import duckdb
 
-    from meshkit.build.runner import transform_query
+    from meshkit.builder.runner import transform_query
     from meshkit.engines.sql import DIALECT, copy_to_parquet
-    from meshkit.spec import load_mesh
+    from meshkit.specs import load_mesh
 
     mesh = load_mesh(root)
     product = mesh.products[PRODUCT]
@@ -84,10 +84,10 @@ def step_raw(root: Path) -> dict[str, Any]:
 
 
 def step_gate(root: Path, stage: str) -> dict[str, Any]:
-    from meshkit.build import quality
+    from meshkit.builder import quality
     from meshkit.engines.base import Source
     from meshkit.engines.duckdb import DuckDBEngine
-    from meshkit.spec import load_mesh
+    from meshkit.specs import load_mesh
 
     product = load_mesh(root).products[PRODUCT]
     session = DuckDBEngine().session()

@@ -165,7 +165,7 @@ def generate(root: Path, products: int) -> None:
 
 def run(root: Path, repeat: int) -> dict[str, Any]:
     from meshkit.governance import engine, lineage
-    from meshkit.spec import load_mesh
+    from meshkit.specs import load_mesh
 
     loads, evals, warm = [], [], []
     findings: list[Any] = []

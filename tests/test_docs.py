@@ -30,8 +30,8 @@ from meshkit.governance.engine import column_classes
 from meshkit.governance.findings import Outcome
 from meshkit.governance.reports import JSON_SCHEMA
 from meshkit.governance.rules import RULES
-from meshkit.spec import load_mesh
-from meshkit.spec.models import (
+from meshkit.specs import load_mesh
+from meshkit.specs.models import (
     SPEC_KINDS,
     DataProductSpec,
     PolicySpec,

@@ -29,11 +29,11 @@ from meshkit.access.audit import (
 )
 from meshkit.access.control import AccessControl
 from meshkit.access.identity import LOCAL
-from meshkit.build import inputs, planner
-from meshkit.build.binding import bind_product
-from meshkit.build.fingerprint import KEY as FINGERPRINT
-from meshkit.build.fingerprint import Fingerprint, fingerprint, stale
-from meshkit.build.runner import BuildResult, Progress, build_product
+from meshkit.builder import inputs, planner
+from meshkit.builder.binding import bind_product
+from meshkit.builder.fingerprint import KEY as FINGERPRINT
+from meshkit.builder.fingerprint import Fingerprint, fingerprint, stale
+from meshkit.builder.runner import BuildResult, Progress, build_product
 from meshkit.catalog import Catalog, PolicyEvaluation, ProductRow, QualityRecord
 from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.errors import (
@@ -48,10 +48,10 @@ from meshkit.errors import (
 )
 from meshkit.governance import lineage, reports
 from meshkit.governance.findings import Finding, Violation
-from meshkit.spec import Mesh, Product, find_root, load_mesh
-from meshkit.spec.loader import LoadedSpecs, load_specs, sorted_problems
-from meshkit.spec.models import MeshSettings, format_duration
-from meshkit.spec.yamlpos import did_you_mean
+from meshkit.specs import Mesh, Product, find_root, load_mesh
+from meshkit.specs.loader import LoadedSpecs, load_specs, sorted_problems
+from meshkit.specs.models import MeshSettings, format_duration
+from meshkit.specs.yamlpos import did_you_mean
 from meshkit.tables.delta import DeltaTables, Snapshot
 from meshkit.tables.locks import Holder, build_lock
 

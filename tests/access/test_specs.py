@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from meshkit.errors import SpecError
-from meshkit.spec import load_mesh
+from meshkit.specs import load_mesh
 
 from conftest import MakeMesh, product_spec
 

@@ -19,7 +19,7 @@ import pytest
 from access.conftest import CONSUMER, CUSTOMERS
 from meshkit.access import guard, parsetree
 from meshkit.errors import AccessDenied, MeshkitError
-from meshkit.spec.validate import duckdb_parse
+from meshkit.specs.validate import duckdb_parse
 from meshkit.workspace import Workspace
 
 C = CUSTOMERS

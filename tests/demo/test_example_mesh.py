@@ -19,8 +19,8 @@ import pytest
 from meshkit.demo import copy_tree, example_mesh_path, mesh_template_path
 from meshkit.demo.tpch import generate
 from meshkit.errors import MeshkitError
-from meshkit.spec import Mesh, Product, load_mesh
-from meshkit.spec.models import (
+from meshkit.specs import Mesh, Product, load_mesh
+from meshkit.specs.models import (
     AcceptedValuesCheck,
     FreshnessCheck,
     Lifecycle,
@@ -33,8 +33,8 @@ from meshkit.spec.models import (
     UniqueCheck,
     normalize_type,
 )
-from meshkit.spec.validate import infer_format
-from meshkit.spec.yamlpos import read_yaml
+from meshkit.specs.validate import infer_format
+from meshkit.specs.yamlpos import read_yaml
 
 
 def ident(name: str) -> str:

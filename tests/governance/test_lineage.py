@@ -15,9 +15,9 @@ from meshkit.governance.lineage import (
     product_lineage,
     propagate,
 )
-from meshkit.spec.loader import load_mesh
-from meshkit.spec.mesh import Product
-from meshkit.spec.models import Classification, DataProductSpec
+from meshkit.specs.loader import load_mesh
+from meshkit.specs.mesh import Product
+from meshkit.specs.models import Classification, DataProductSpec
 
 from conftest import product_spec
 

@@ -22,8 +22,8 @@ from meshkit.catalog import Catalog
 from meshkit.catalog.access import RequestRecord, TokenRecord
 from meshkit.errors import AccessDenied, Hint, MeshkitError, NotFoundError
 from meshkit.governance.engine import column_classes
-from meshkit.spec.mesh import Mesh, Product
-from meshkit.spec.models import Classification
+from meshkit.specs.mesh import Mesh, Product
+from meshkit.specs.models import Classification
 from meshkit.tables.delta import Snapshot
 
 DIALECT = "duckdb"

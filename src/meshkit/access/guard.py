@@ -31,7 +31,7 @@ from sqlglot.optimizer.scope import build_scope
 from meshkit.access.functions import denied_function as denied_function
 from meshkit.access.parsetree import CTE_PREFIX, HINT, check_tree, cte_names, statement_types
 from meshkit.errors import AccessDenied, Hint, MeshkitError
-from meshkit.spec.validate import duckdb_parse, duckdb_syntax_error, line_column, parse_error
+from meshkit.specs.validate import duckdb_parse, duckdb_syntax_error, line_column, parse_error
 
 DIALECT = "duckdb"
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshkit.errors import AccessDenied
-from meshkit.spec.mesh import Mesh
-from meshkit.spec.models import Classification
+from meshkit.specs.mesh import Mesh
+from meshkit.specs.models import Classification
 
 PRODUCT_PREFIX = "product:"
 _LEVELS = {c: i for i, c in enumerate(Classification)}

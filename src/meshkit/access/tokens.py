@@ -16,8 +16,8 @@ from meshkit.access.identity import Caller, known_principals, resolve
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import TokenRecord
 from meshkit.errors import AuthError, Hint, MeshkitError
-from meshkit.spec.mesh import Mesh
-from meshkit.spec.models import format_duration
+from meshkit.specs.mesh import Mesh
+from meshkit.specs.models import format_duration
 
 PREFIX = "mk_"
 MAX_TTL = timedelta(days=366)

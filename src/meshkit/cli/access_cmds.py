@@ -18,7 +18,7 @@ from meshkit.access.identity import LOCAL
 from meshkit.catalog.access import RequestRecord
 from meshkit.cli import render
 from meshkit.cli.options import JsonOption, MeshOption, ServerOption, TokenOption
-from meshkit.spec.models import parse_duration
+from meshkit.specs.models import parse_duration
 from meshkit.workspace import Workspace
 
 AsOption = Annotated[

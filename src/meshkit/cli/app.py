@@ -23,11 +23,11 @@ import typer.core
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from meshkit import __version__
-from meshkit.build.runner import BuildResult
+from meshkit.builder.runner import BuildResult
 from meshkit.cli import access_cmds, render
 from meshkit.cli.options import JsonOption, MeshOption, ServerOption, TokenOption
 from meshkit.errors import MeshkitError, PolicyError, SpecError
-from meshkit.spec.models import parse_duration
+from meshkit.specs.models import parse_duration
 from meshkit.workspace import Workspace
 
 app = typer.Typer(
@@ -444,7 +444,7 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON Schema of the spec files (for editor autocompletion)."""
-    from meshkit.spec.jsonschema import json_schemas
+    from meshkit.specs.jsonschema import json_schemas
 
     schemas = json_schemas(kind)
     if output is not None:

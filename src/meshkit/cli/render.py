@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from meshkit.build.runner import BuildResult
+from meshkit.builder.runner import BuildResult
 from meshkit.errors import MeshkitError, Problem, QualityGateError
 from meshkit.governance.findings import Finding
 

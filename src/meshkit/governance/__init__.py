@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from meshkit.governance.engine import check_policies, column_classes, evaluate
 from meshkit.governance.findings import Finding, Outcome, Violation
-from meshkit.spec.mesh import Mesh, Product
+from meshkit.specs.mesh import Mesh, Product
 
 
 def column_lineage_rows(mesh: Mesh, product: Product) -> list[tuple[str, str, str, bool]]:

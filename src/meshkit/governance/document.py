@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from meshkit.governance.lineage import ColumnClass
-from meshkit.spec.mesh import Mesh, Product
+from meshkit.specs.mesh import Mesh, Product
 
 
 def product_document(
@@ -55,7 +55,7 @@ def product_document(
         elif port.file is not None:
             sources.append({"kind": "file", "ref": port.file, "port": port.name})
         else:
-            from meshkit.build.database import mask_url
+            from meshkit.builder.database import mask_url
 
             assert port.database is not None
             ref = f"{mask_url(port.database.url)}/{port.database.table or 'query'}"

@@ -21,9 +21,9 @@ from meshkit.governance import rules
 from meshkit.governance.document import downstream_index, product_document
 from meshkit.governance.findings import RANK, Finding, Outcome, Violation
 from meshkit.governance.lineage import ColumnClass, propagate
-from meshkit.spec.mesh import Located, Mesh, Product
-from meshkit.spec.models import PolicySpec
-from meshkit.spec.yamlpos import did_you_mean
+from meshkit.specs.mesh import Located, Mesh, Product
+from meshkit.specs.models import PolicySpec
+from meshkit.specs.yamlpos import did_you_mean
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from meshkit.spec.models import Enforcement
+from meshkit.specs.models import Enforcement
 
 RANK = {Enforcement.OPTIONAL: 0, Enforcement.RECOMMENDED: 1, Enforcement.REQUIRED: 2}
 

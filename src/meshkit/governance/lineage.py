@@ -67,8 +67,8 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from sqlglot.schema import MappingSchema
 
 from meshkit.errors import MeshkitError
-from meshkit.spec.mesh import Product
-from meshkit.spec.models import Classification
+from meshkit.specs.mesh import Product
+from meshkit.specs.models import Classification
 
 DIALECT = "duckdb"
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from meshkit.errors import MeshkitError
 from meshkit.governance.findings import Violation
-from meshkit.spec.yamlpos import did_you_mean
+from meshkit.specs.yamlpos import did_you_mean
 
 __all__ = [
     "ENTRY_POINT_GROUP",

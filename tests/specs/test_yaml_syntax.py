@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from meshkit.errors import Problem, SpecError
-from meshkit.spec import load_mesh
+from meshkit.specs import load_mesh
 
 RunMeshkit = Callable[..., subprocess.CompletedProcess[str]]  # the run_meshkit fixture
 

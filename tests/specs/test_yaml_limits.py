@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from meshkit.errors import Problem, SpecError
-from meshkit.spec import load_mesh, yamlcompose, yamlerrors
-from meshkit.spec.yamlpos import (
+from meshkit.specs import load_mesh, yamlcompose, yamlerrors
+from meshkit.specs.yamlpos import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_VALUES,

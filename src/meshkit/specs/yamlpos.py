@@ -18,7 +18,7 @@ from typing import Any
 from yaml.error import YAMLError
 
 from meshkit.errors import Problem
-from meshkit.spec.yamlcompose import (
+from meshkit.specs.yamlcompose import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_VALUES,
@@ -28,7 +28,7 @@ from meshkit.spec.yamlcompose import (
     YamlProblem,
     compose,
 )
-from meshkit.spec.yamlerrors import composer_problem, syntax_problem
+from meshkit.specs.yamlerrors import composer_problem, syntax_problem
 
 __all__ = [
     "MAX_DEPTH",

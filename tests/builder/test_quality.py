@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from sqlglot import exp
 
-from meshkit.build import quality
+from meshkit.builder import quality
 from meshkit.engines.duckdb import DuckDBSession
 from meshkit.workspace import Workspace
 
@@ -392,8 +392,8 @@ def test_composite_key_with_nulls_counts_only_complete_keys(
 )
 def test_integer_keys_use_a_bitmap_when_dense(tmp_path: Path, key_sql: str, bitmap: bool) -> None:
     from meshkit.engines.base import Source
-    from meshkit.spec.mesh import Product
-    from meshkit.spec.models import DataProductSpec
+    from meshkit.specs.mesh import Product
+    from meshkit.specs.models import DataProductSpec
 
     data = tmp_path / "keys.parquet"
     # 30000 keys, 20 repeated once more, and 50 with a NULL part (never duplicates)

@@ -10,9 +10,9 @@ import sqlglot
 from sqlglot import exp
 
 from meshkit.errors import ContractError, ContractViolation
-from meshkit.spec.mesh import Product
-from meshkit.spec.models import normalize_type
-from meshkit.spec.yamlpos import did_you_mean
+from meshkit.specs.mesh import Product
+from meshkit.specs.models import normalize_type
+from meshkit.specs.yamlpos import did_you_mean
 
 _TEXT = {exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from meshkit.errors import MeshkitError
-from meshkit.spec.models import SPEC_KINDS
-from meshkit.spec.yamlpos import did_you_mean
+from meshkit.specs.models import SPEC_KINDS
+from meshkit.specs.yamlpos import did_you_mean
 
 
 def json_schemas(kind: str | None = None) -> dict[str, dict[str, Any]]:

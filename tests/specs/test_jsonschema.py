@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 
 from meshkit.errors import MeshkitError
-from meshkit.spec.jsonschema import json_schemas
-from meshkit.spec.yamlpos import read_yaml, to_plain
+from meshkit.specs.jsonschema import json_schemas
+from meshkit.specs.yamlpos import read_yaml, to_plain
 
 RunMeshkit = Callable[..., subprocess.CompletedProcess[str]]  # the run_meshkit fixture
 

@@ -18,12 +18,12 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from meshkit.build import contract, inputs, quality
-from meshkit.build.quality import STAGED, THIS, CheckResult, run_checks
+from meshkit.builder import contract, inputs, quality
+from meshkit.builder.quality import STAGED, THIS, CheckResult, run_checks
 from meshkit.engines.base import Engine, Session, Source
 from meshkit.engines.sql import DIALECT, project
 from meshkit.errors import BuildError, ConflictError, GateFailure, MeshkitError, QualityGateError
-from meshkit.spec.mesh import Mesh, Product
+from meshkit.specs.mesh import Mesh, Product
 from meshkit.tables.delta import DeltaTables, Snapshot, row_count, staged_schema, table_schema
 
 Status = Literal["published", "up_to_date", "failed", "blocked", "skipped", "conflict"]

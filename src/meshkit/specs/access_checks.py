@@ -10,7 +10,7 @@ import sqlglot
 from sqlglot import exp
 
 from meshkit.errors import Problem
-from meshkit.spec.mesh import Mesh, Product
+from meshkit.specs.mesh import Mesh, Product
 
 DIALECT = "duckdb"
 

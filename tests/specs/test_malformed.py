@@ -17,7 +17,7 @@ from typing import Literal
 import pytest
 
 from meshkit.errors import Problem, SpecError
-from meshkit.spec import load_mesh
+from meshkit.specs import load_mesh
 from meshkit.workspace import Workspace
 
 MESH = "mesh.yaml"

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from graphlib import TopologicalSorter
 
 from meshkit.errors import NotFoundError
-from meshkit.spec.mesh import Mesh
-from meshkit.spec.yamlpos import did_you_mean
+from meshkit.specs.mesh import Mesh
+from meshkit.specs.yamlpos import did_you_mean
 
 
 def require(mesh: Mesh, product_id: str) -> None:

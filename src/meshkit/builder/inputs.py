@@ -10,9 +10,9 @@ from sqlalchemy.exc import ArgumentError
 
 from meshkit.engines.base import Source
 from meshkit.errors import InputError
-from meshkit.spec.mesh import Mesh, Product
-from meshkit.spec.models import InputPort
-from meshkit.spec.validate import infer_format
+from meshkit.specs.mesh import Mesh, Product
+from meshkit.specs.models import InputPort
+from meshkit.specs.validate import infer_format
 from meshkit.tables.delta import DeltaTables, Snapshot, list_files
 
 
@@ -67,7 +67,7 @@ def product_source(
 
 
 def database_source(mesh: Mesh, product: Product, port: InputPort, scratch: Path) -> Source:
-    from meshkit.build.database import export_table
+    from meshkit.builder.database import export_table
 
     db = port.database
     assert db is not None
@@ -87,7 +87,7 @@ def describe_source(port: InputPort, tables: DeltaTables, mesh: Mesh) -> str:
         return port.product
     if port.file is not None:
         return port.file
-    from meshkit.build.database import mask_url
+    from meshkit.builder.database import mask_url
 
     assert port.database is not None
     target = port.database.table or "query"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from meshkit.errors import SpecError
-from meshkit.spec import Mesh, find_root, load_mesh
+from meshkit.specs import Mesh, find_root, load_mesh
 from meshkit.workspace import Workspace
 
 RunMeshkit = Callable[..., subprocess.CompletedProcess[str]]  # the run_meshkit fixture

@@ -41,9 +41,9 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from meshkit.build import inputs
-from meshkit.spec.mesh import Mesh, Product
-from meshkit.spec.models import InputPort
+from meshkit.builder import inputs
+from meshkit.specs.mesh import Mesh, Product
+from meshkit.specs.models import InputPort
 
 KEY = "meshkit.fingerprint"
 """The commit metadata key that holds a build's fingerprint (JSON text)."""

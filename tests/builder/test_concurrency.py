@@ -5,7 +5,7 @@ Two real ``build_worker.py --no-lock`` processes build ``shop.orders`` of the sa
 warehouse, same SQLite catalog). The race is made deterministic with a file barrier at
 "publishing": each worker has staged and audited its data before either commits, so both
 commits really compete for the same next Delta version. (With the lock, the default, the
-second build waits for the first instead: tests/build/test_many_builds.py.)
+second build waits for the first instead: tests/builder/test_many_builds.py.)
 """
 
 from __future__ import annotations

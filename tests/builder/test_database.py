@@ -1,4 +1,4 @@
-"""meshkit.build.database: SQL table/query -> Parquet, against real SQLite and PostgreSQL."""
+"""meshkit.builder.database: SQL table/query -> Parquet, against real SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from meshkit.build.database import ExportResult, export_table, mask_url
+from meshkit.builder.database import ExportResult, export_table, mask_url
 from meshkit.errors import InputError
 
 ROWS = 10_000

@@ -15,11 +15,11 @@ import sqlglot
 from sqlglot import exp
 
 from meshkit.errors import Problem
-from meshkit.spec.access_checks import access_problems
-from meshkit.spec.cron import cron_problem
-from meshkit.spec.mesh import Mesh, Product
-from meshkit.spec.models import FileFormat, PatternCheck, SqlCheck
-from meshkit.spec.yamlpos import did_you_mean
+from meshkit.specs.access_checks import access_problems
+from meshkit.specs.cron import cron_problem
+from meshkit.specs.mesh import Mesh, Product
+from meshkit.specs.models import FileFormat, PatternCheck, SqlCheck
+from meshkit.specs.yamlpos import did_you_mean
 
 _FORMATS: dict[str, FileFormat] = {
     ".parquet": "parquet",

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from meshkit.errors import Problem, SpecError
-from meshkit.spec.mesh import Domain, Mesh, Product
-from meshkit.spec.models import API_VERSION, DataProductSpec, DomainSpec, MeshSpec
-from meshkit.spec.problems import problems_from
-from meshkit.spec.yamlpos import (
+from meshkit.specs.mesh import Domain, Mesh, Product
+from meshkit.specs.models import API_VERSION, DataProductSpec, DomainSpec, MeshSpec
+from meshkit.specs.problems import problems_from
+from meshkit.specs.yamlpos import (
     YamlMap,
     YamlSyntaxError,
     did_you_mean,
@@ -325,7 +325,7 @@ def load_specs(root: Path) -> LoadedSpecs:
     loaded.mesh = Mesh(
         file=mesh_file, raw=mesh_raw, spec=mesh_spec, root=root, domains=domains, products=products
     )
-    from meshkit.spec.validate import cross_check
+    from meshkit.specs.validate import cross_check
 
     problems.extend(cross_check(loaded.mesh, unloaded=unloaded, degraded=degraded.values()))
     loaded.problems = sorted_problems(problems)

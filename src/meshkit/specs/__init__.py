@@ -1,8 +1,8 @@
 """Specs as code: the models, the loader that locates every error, and cross-file checks."""
 
-from meshkit.spec.loader import find_root, load_mesh
-from meshkit.spec.mesh import Domain, Mesh, Product
-from meshkit.spec.models import DataProductSpec, DomainSpec, MeshSpec
+from meshkit.specs.loader import find_root, load_mesh
+from meshkit.specs.mesh import Domain, Mesh, Product
+from meshkit.specs.models import DataProductSpec, DomainSpec, MeshSpec
 
 __all__ = [
     "DataProductSpec",

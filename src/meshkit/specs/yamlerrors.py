@@ -14,7 +14,7 @@ import yaml
 from yaml.error import MarkedYAMLError, YAMLError
 
 from meshkit.errors import Problem
-from meshkit.spec.yamlcompose import YamlProblem, nesting_message
+from meshkit.specs.yamlcompose import YamlProblem, nesting_message
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

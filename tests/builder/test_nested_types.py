@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from deltalake import DeltaTable
 
-from meshkit.build.contract import type_key
+from meshkit.builder.contract import type_key
 from meshkit.errors import SpecError
 from meshkit.workspace import Workspace
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from meshkit.errors import SpecError
-from meshkit.spec import load_mesh
-from meshkit.spec.cron import MAX_CRON_CHARS, cron_problem
+from meshkit.specs import load_mesh
+from meshkit.specs.cron import MAX_CRON_CHARS, cron_problem
 
 RunMeshkit = Callable[..., subprocess.CompletedProcess[str]]  # the run_meshkit fixture
 

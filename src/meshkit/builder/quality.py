@@ -20,11 +20,11 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from meshkit.build import footers
-from meshkit.build.footers import FooterStats
+from meshkit.builder import footers
+from meshkit.builder.footers import FooterStats
 from meshkit.engines.base import Session
-from meshkit.spec.mesh import Product
-from meshkit.spec.models import (
+from meshkit.specs.mesh import Product
+from meshkit.specs.models import (
     AcceptedValuesCheck,
     Classification,
     FreshnessCheck,

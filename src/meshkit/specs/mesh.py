@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from meshkit.errors import Problem
-from meshkit.spec.models import Classification, Column, DataProductSpec, DomainSpec, MeshSpec
-from meshkit.spec.yamlpos import Loc, YamlMap, dotted, position, to_plain
+from meshkit.specs.models import Classification, Column, DataProductSpec, DomainSpec, MeshSpec
+from meshkit.specs.yamlpos import Loc, YamlMap, dotted, position, to_plain
 
 
 @dataclass

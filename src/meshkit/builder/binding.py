@@ -18,14 +18,14 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from meshkit.build import contract, inputs
-from meshkit.build.quality import THIS
-from meshkit.build.runner import transform_query
+from meshkit.builder import contract, inputs
+from meshkit.builder.quality import THIS
+from meshkit.builder.runner import transform_query
 from meshkit.engines.base import Engine, Session, Source
 from meshkit.errors import MeshkitError, Problem, excerpt
-from meshkit.spec.mesh import Mesh, Product
-from meshkit.spec.models import SqlCheck
-from meshkit.spec.validate import duckdb_parse, line_column
+from meshkit.specs.mesh import Mesh, Product
+from meshkit.specs.models import SqlCheck
+from meshkit.specs.validate import duckdb_parse, line_column
 
 
 @dataclass
