@@ -119,9 +119,9 @@ def main() -> int:
     if args.no_lock:  # a writer that does not share our build lock (another host, no flock)
         from contextlib import nullcontext
 
-        import meshkit.workspace
+        import meshkit.workspace.builds
 
-        meshkit.workspace.build_lock = lambda *a, **kw: nullcontext()  # type: ignore[assignment]
+        meshkit.workspace.builds.build_lock = lambda *a, **kw: nullcontext()  # type: ignore[assignment]
 
     if args.cli:
         from meshkit.cli.app import main as cli_main

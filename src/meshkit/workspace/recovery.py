@@ -1,0 +1,91 @@
+"""Crash recovery, in one place: what a build process that died left behind.
+
+A build commits its Delta version before the catalog records it, so a process killed in
+between leaves a version the catalog does not know and a run that never finishes.
+`Recovery.reconcile` records the first from the table's own log and closes the second once
+its process is gone (`process_is_gone`). `run_status` is the one mapping from a build's
+error to the status of its run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meshkit.errors import ConflictError, MeshkitError, QualityGateError
+
+if TYPE_CHECKING:
+    from meshkit.workspace.facade import Workspace
+
+HOST = socket.gethostname()
+
+
+def process_is_gone(pid: int) -> bool:
+    """True if no live process has this PID on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == "Z"
+
+
+def run_status(error: MeshkitError | None) -> str:
+    """The status of a run whose build did not publish: its gate refused the data, another
+    build's commit won the race, or it failed."""
+    if isinstance(error, QualityGateError):
+        return "blocked"
+    if isinstance(error, ConflictError):
+        return "conflict"
+    return "failed"
+
+
+class Recovery:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def reconcile(self, product_id: str) -> None:
+        """Bring the catalog up to date after a build process died: record any version it
+        committed but did not register, and close runs whose process is gone."""
+        self._reconcile_versions(product_id)
+        if self.ws.sync.known(product_id):
+            self.ws.catalog.abandon_runs(product_id, host=HOST, dead=process_is_gone)
+
+    def _reconcile_versions(self, product_id: str) -> None:
+        ws = self.ws
+        history = ws.tables.history(ws.table_of(product_id))
+        if not history:
+            return
+        known = {v.delta_version for v in ws.catalog.versions(product_id)}
+        product = ws.mesh.products[product_id]
+        for entry in history:
+            run_id = entry.metadata.get("meshkit.run_id")
+            if entry.version in known or not run_id:
+                continue
+            rows = int(entry.metadata.get("meshkit.rows", 0))
+            spec_hash = str(entry.metadata.get("meshkit.spec_hash", ""))
+            ws.catalog.import_run(
+                str(run_id),
+                product_id=product_id,
+                spec_hash=spec_hash,
+                finished_at=entry.timestamp,
+                delta_version=entry.version,
+                row_count=rows,
+            )
+            ws.catalog.record_version(
+                product_id=product_id,
+                semver=str(entry.metadata.get("meshkit.version", product.spec.version)),
+                spec_hash=spec_hash,
+                schema=[c.model_dump(mode="json") for c in product.spec.schema_.columns],
+                delta_version=entry.version,
+                row_count=rows,
+                run_id=str(run_id),
+                published_at=entry.timestamp,
+            )
