@@ -43,7 +43,11 @@ class DuckDBEngine:
             config["threads"] = self.threads
         if self.memory_limit:
             config["memory_limit"] = self.memory_limit
-        return DuckDBSession(duckdb.connect(":memory:", config=config))
+        con = duckdb.connect(":memory:", config=config)
+        # a core module never prints: DuckDB draws a progress bar on stdout for a query over
+        # 2 s, which would corrupt `--json` output on a slow or busy machine
+        con.execute("SET enable_progress_bar = false")
+        return DuckDBSession(con)
 
 
 class DuckDBSession:

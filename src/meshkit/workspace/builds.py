@@ -20,6 +20,8 @@ from meshkit.builder.fingerprint import Fingerprint, fingerprint, stale
 from meshkit.builder.runner import BuildResult, Progress, build_product
 from meshkit.catalog import QualityRecord
 from meshkit.errors import BuildError
+from meshkit.events import Kind
+from meshkit.events.subscribers import ProgressLines
 from meshkit.specs import Product
 from meshkit.tables.delta import Snapshot
 from meshkit.tables.locks import Holder, build_lock
@@ -29,6 +31,12 @@ from meshkit.workspace.recovery import HOST, run_status
 if TYPE_CHECKING:
     from meshkit.workspace.facade import Workspace
 
+OUTCOMES = {
+    "success": Kind.BUILD_PUBLISHED,
+    "failed": Kind.BUILD_FAILED,
+    "blocked": Kind.BUILD_BLOCKED,
+    "conflict": Kind.BUILD_CONFLICT,
+}
 ACTOR = f"local:{os.environ.get('USER') or os.environ.get('USERNAME') or 'operator'}"
 
 
@@ -57,8 +65,12 @@ class Builds:
         """Build products in dependency order. A product whose upstream failed is skipped; one
         whose spec, code and inputs are unchanged since its newest version is up to date and
         publishes nothing, unless `force`."""
-        ws = self.ws
         order = self.plan(products, downstream=downstream, upstream=upstream)
+        with self.ws.events.subscribed(ProgressLines(progress), ProgressLines.kinds):
+            return self._build_all(order, force=force)
+
+    def _build_all(self, order: list[str], *, force: bool) -> list[BuildResult]:
+        ws, emit = self.ws, self.ws.events
         # before registering new products: lifecycle-transitions compares with the old status
         findings = ws.last_findings = ws.policies.evaluate(order)
         blocked = {pid: [f for f in findings if f.product == pid and f.blocking] for pid in order}
@@ -67,7 +79,8 @@ class Builds:
             product = ws.mesh.products[pid]
             if blocked[pid]:
                 results[pid] = BuildResult(pid, "blocked", error=policy_error(blocked[pid]))
-                progress(pid, "blocked")
+                policies = sorted({f.policy for f in blocked[pid]})
+                emit(Kind.BUILD_BLOCKED, pid, ACTOR, policies=policies)
                 continue
             failed = [u for u in product.upstream() if u in results and not results[u].ok]
             if failed:
@@ -79,20 +92,21 @@ class Builds:
                         hint="fix the upstream product first; consumers keep the previous version",
                     ),
                 )
-                progress(pid, "skipped")
+                emit(Kind.BUILD_SKIPPED, pid, ACTOR, failed=failed)
                 continue
-            results[pid] = self._build_one(product, progress, force=force)
+            results[pid] = self._build_one(product, force=force)
         return [results[pid] for pid in order]
 
-    def _build_one(self, product: Product, progress: Progress, *, force: bool) -> BuildResult:
+    def _build_one(self, product: Product, *, force: bool) -> BuildResult:
         """Build one product under its build lock: another process building it is waited
-        for (said through `progress`), then, unless `force`, a build whose spec, code and
+        for (said as a `build.progress` event), then, unless `force`, a build whose spec, code and
         inputs are what the newest version was built from publishes nothing."""
         ws = self.ws
         table = ws.table_of(product.id)
 
         def waiting(holder: Holder, waited: float) -> None:
-            progress(product.id, f"waiting for {holder.describe()}, which is building it")
+            message = f"waiting for {holder.describe()}, which is building it"
+            ws.events(Kind.BUILD_PROGRESS, product.id, ACTOR, message=message)
 
         with build_lock(table, host=HOST, on_wait=waiting):
             ws.reconcile(product.id)
@@ -110,7 +124,7 @@ class Builds:
                 else ["it was never published"]
             )
             if published is not None and last is not None and not reasons and not force:
-                progress(product.id, "up to date")
+                ws.events(Kind.BUILD_UP_TO_DATE, product.id, ACTOR, version=published.version)
                 known = ws.sync.known(product.id)
                 versions = ws.catalog.versions(product.id) if known else []
                 return BuildResult(
@@ -120,22 +134,26 @@ class Builds:
                     rows=versions[0].row_count if versions else None,
                     reasons=[f"spec, code and inputs unchanged since version {last.version}"],
                 )
-            result = self._publish(product, progress, pinned, current)
+            result = self._publish(product, pinned, current)
             result.reasons = ["--force"] if force and not reasons else reasons
             return result
 
     def _publish(
         self,
         product: Product,
-        progress: Progress,
         pinned: dict[str, Snapshot | None],
         current: Fingerprint,
     ) -> BuildResult:
-        ws = self.ws
+        ws, emit = self.ws, self.ws.events
         catalog = ws.catalog
         run_id = catalog.start_run(
             product_id=product.id, spec_hash=product.spec_hash, host=HOST, pid=os.getpid()
         )
+        emit(Kind.BUILD_STARTED, product.id, ACTOR, run=run_id)
+
+        def progress(pid: str, message: str) -> None:
+            emit(Kind.BUILD_PROGRESS, pid, ACTOR, message=message)
+
         inputs_read = {
             u: (snap.version if snap is not None else None) for u, snap in pinned.items()
         }
@@ -154,6 +172,8 @@ class Builds:
             now=ws.now(),
         )
         catalog.record_quality(run_id, [_quality_record(c) for c in result.checks])
+        for check in result.checks:
+            emit(Kind.QUALITY_RESULT, product.id, ACTOR, run=run_id, **_quality_detail(check))
         if result.ok and result.delta_version is not None:
             catalog.record_version(
                 product_id=product.id,
@@ -174,10 +194,10 @@ class Builds:
             catalog.set_column_lineage(product.id, governance.column_lineage_rows(ws.mesh, product))
             ws.sync.register([product.id])  # the catalog's status is the published one
         status = "success" if result.ok else run_status(result.error)
-        ws.record(
-            ACTOR,
-            "build",
+        emit(
+            OUTCOMES[status],
             product.id,
+            ACTOR,
             run=run_id,
             status=status,
             version=result.delta_version,
@@ -191,8 +211,19 @@ class Builds:
             row_count=result.rows,
             delta_version=result.delta_version,
         )
-        progress(product.id, status)
         return result
+
+
+def _quality_detail(check: Any) -> dict[str, Any]:
+    return {
+        "check": check.name,
+        "type": check.type,
+        "column": check.column,
+        "severity": str(check.severity),
+        "passed": check.passed,
+        "measured": check.measured,
+        "threshold": check.threshold,
+    }
 
 
 def _quality_record(check: Any) -> QualityRecord:

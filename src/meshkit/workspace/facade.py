@@ -26,6 +26,8 @@ from meshkit.builder.runner import BuildResult, Progress
 from meshkit.catalog import Catalog
 from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.errors import SpecError
+from meshkit.events import EventStream
+from meshkit.events.subscribers import AuditTrail, Webhooks
 from meshkit.governance.findings import Finding
 from meshkit.specs import Mesh, Product, find_root, load_mesh
 from meshkit.specs.models import MeshSettings
@@ -64,6 +66,12 @@ class Workspace:
         self._catalog: Catalog | None = None
         self._settings: MeshSettings | None = None
         self.last_findings: list[Finding] = []  # the policy results of the last build
+        self.events = EventStream()
+        """What happens, for every subscriber: the audit log and webhooks from the start."""
+        self.events.subscribe(AuditTrail(self.record), AuditTrail.kinds)
+        self.events.subscribe(
+            Webhooks(lambda: self.mesh.spec.access.webhooks, self.events), Webhooks.kinds
+        )
         self.sync = CatalogSync(self)
         self.validation = Validation(self)
         self.policies = Policies(self)

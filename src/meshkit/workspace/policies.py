@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from meshkit import governance
 from meshkit.catalog import PolicyEvaluation
 from meshkit.errors import PolicyError, Problem
+from meshkit.events import Kind
 from meshkit.governance import lineage, reports
 from meshkit.governance.findings import Finding, Violation
 from meshkit.specs import Mesh
@@ -44,6 +45,15 @@ class Policies:
         ids = list(products) or sorted(ws.mesh.products)
         previous = {p.id: p.status for p in ws.catalog.products()}
         findings = self.evaluate_in(ws.mesh, ids, previous)
+        for f in findings:
+            ws.events(
+                Kind.POLICY_RESULT,
+                f.product,
+                "meshkit",
+                policy=f.policy,
+                outcome=str(f.outcome),
+                blocking=f.blocking,
+            )
         if record:  # the catalog lists every declared product, published or not
             ws.sync.register_new(ws.mesh.products, known=set(previous))
             by_product: dict[str, list[dict[str, Any]]] = {pid: [] for pid in ids}
