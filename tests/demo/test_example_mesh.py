@@ -269,6 +269,18 @@ def test_the_checks_also_pass_at_scale_0_1(tmp_path_factory: pytest.TempPathFact
     assert failures == {product: [] for product in failures}
 
 
+def test_the_checks_pass_at_the_smallest_scale_the_cli_accepts(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """`meshkit demo --scale 0.001` publishes every product: no row_count minimum is set
+    above what that scale generates (150 customers, 10 suppliers)."""
+    root = tmp_path_factory.mktemp("tpch-mesh-sf0001")
+    copy_tree(example_mesh_path(), root)
+    generate(root / "data", scale=0.001)
+    _, failures = run_mesh(load_mesh(root))
+    assert failures == {product: [] for product in failures}
+
+
 def test_the_template_loads_and_passes_its_checks(tmp_path: Path) -> None:
     copy_tree(mesh_template_path(), tmp_path)
     mesh = load_mesh(tmp_path)
