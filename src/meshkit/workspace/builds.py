@@ -194,6 +194,15 @@ class Builds:
             catalog.set_column_lineage(product.id, governance.column_lineage_rows(ws.mesh, product))
             ws.sync.register([product.id])  # the catalog's status is the published one
         status = "success" if result.ok else run_status(result.error)
+        catalog.finish_run(
+            run_id,
+            status=status,
+            timings=result.timings,
+            error=str(result.error) if result.error else None,
+            row_count=result.rows,
+            delta_version=result.delta_version,
+        )
+        # once everything is recorded: a subscriber told "published" can read it all back
         emit(
             OUTCOMES[status],
             product.id,
@@ -202,14 +211,6 @@ class Builds:
             status=status,
             version=result.delta_version,
             waived=[f.policy for f in ws.last_findings if f.product == product.id and f.waiver],
-        )
-        catalog.finish_run(
-            run_id,
-            status=status,
-            timings=result.timings,
-            error=str(result.error) if result.error else None,
-            row_count=result.rows,
-            delta_version=result.delta_version,
         )
         return result
 
