@@ -71,87 +71,44 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import regopy
 from regopy import rego_shared
 
-from meshkit.errors import MeshkitError, Problem
+from meshkit.errors import MeshkitError
 from meshkit.governance.findings import Violation
+from meshkit.governance.rego_errors import (
+    ERROR_KIND,
+    ERROR_SEQ_KIND,
+    MODULE,
+    RegoEvaluationError,
+    RegoMessage,
+    RegoSyntaxError,
+    describe,
+    located,
+    node_messages,
+    parse_messages,
+    position,
+)
+from meshkit.governance.rego_input import Keep, build_input, mask
 
 __all__ = ["RegoEvaluationError", "RegoPolicy", "RegoSyntaxError"]
 
-_MODULE = "policy.rego"  # the name rego-cpp knows the module by: error positions refer to it
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _PACKAGE = re.compile(r"^[ \t]*package[ \t]+(\S+)", re.MULTILINE)
 _PACKAGE_PATH = re.compile(rf"^{_IDENT}(?:\.{_IDENT})*$")
 _DENY_HEAD = re.compile(r"^[ \t]*deny\b(?![ \t]*(?::=|=|contains\b))(?P<rest>[^\n]*)", re.MULTILINE)
 _DENY_ANY = re.compile(r"^[ \t]*(?:default[ \t]+)?deny\b", re.MULTILINE)
-_ERROR = re.compile(rb"\(error(?=[\s)])(?: (\d+):)?")
 _ERRORMSG = re.compile(rb"\(errormsg (\d+):")
-_SYNTAX_HINT = (
-    "meshkit runs Rego v1 (OPA 1.x): write rules as `deny contains msg if { ... }`; "
-    "`opa check <file>` (OPA 1.x) reports the same problems"
-)
-
-# rego-cpp node kinds (regopy.rego_shared.NodeKind)
-_ERROR_KIND = 1800
-_ERROR_MESSAGE_KIND = 1801
-_ERROR_CODE_KIND = 1803
-_ERROR_SEQ_KIND = 1804
-
-
-class RegoSyntaxError(MeshkitError):
-    """A .rego file does not compile; located at the file, line and column."""
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        file: Path,
-        line: int | None = None,
-        column: int | None = None,
-        hint: str | None = None,
-    ) -> None:
-        self.detail = detail
-        self.file = file
-        self.line = line
-        self.column = column
-        where = str(file) if line is None else f"{file}:{line}" + (f":{column}" if column else "")
-        super().__init__(f"{where}: {detail}", hint=hint)
-
-    @property
-    def problems(self) -> list[Problem]:
-        return [
-            Problem(self.detail, file=self.file, line=self.line, column=self.column, hint=self.hint)
-        ]
-
-
-class RegoEvaluationError(MeshkitError):
-    """A policy could not be evaluated on a document: the policy counts as failed (fail-closed)."""
-
-    def __init__(
-        self, message: str, *, file: Path, document_id: str | None, hint: str | None = None
-    ) -> None:
-        self.file = file
-        self.document_id = document_id
-        super().__init__(message, hint=hint)
-
-
-@dataclass(frozen=True)
-class _RegoMessage:
-    text: str
-    code: str | None = None
-    offset: int | None = None  # byte offset in the module's source
 
 
 class RegoPolicy:
     """One .rego file, compiled once; `evaluate` runs its `deny` rule on a product document."""
 
-    def __init__(self, file: Path, source: str, package: str, keep: _Keep) -> None:
+    def __init__(self, file: Path, source: str, package: str, keep: Keep) -> None:
         self.file = file
         self.source = source
         self.package = package
@@ -161,16 +118,16 @@ class RegoPolicy:
         self._lock = threading.Lock()  # one interpreter: one evaluation at a time
         self._interpreter = _interpreter()
         try:
-            self._interpreter.add_module(_MODULE, source)
+            self._interpreter.add_module(MODULE, source)
         except regopy.RegoError as err:
-            raise self._syntax_error(_parse_messages(str(err))) from None
+            raise self._syntax_error(parse_messages(str(err))) from None
         try:
             self._bundle = self._interpreter.build(None, [self._entrypoint])
         except regopy.RegoError as err:
-            raise self._syntax_error(_parse_messages(str(err))) from None
+            raise self._syntax_error(parse_messages(str(err))) from None
         if not self._bundle.ok():
             raise self._syntax_error(
-                _node_messages(rego_shared.rego_bundle_node(self._bundle._impl))
+                node_messages(rego_shared.rego_bundle_node(self._bundle._impl))
             )
 
     @classmethod
@@ -185,7 +142,7 @@ class RegoPolicy:
             ) from None
         package = _package(file, source)
         _check_deny(file, source)
-        return cls(file, source, package, _Keep.of(source))
+        return cls(file, source, package, Keep.of(source))
 
     # ------------------------------------------------------------------------------ evaluate
 
@@ -203,7 +160,7 @@ class RegoPolicy:
         with self._lock:
             interp = self._interpreter._impl
             try:
-                pointer = _build_input(document)
+                pointer = build_input(document)
             except (TypeError, ValueError, OverflowError) as err:
                 raise self._eval_error(f"the input document is not JSON: {err}", doc_id) from None
             try:
@@ -215,11 +172,11 @@ class RegoPolicy:
                     interp, self._bundle._impl, self._entrypoint
                 )
             except regopy.RegoError as err:
-                raise self._eval_error(_describe(_parse_messages(str(err))), doc_id) from None
+                raise self._eval_error(describe(parse_messages(str(err))), doc_id) from None
             try:
                 root = rego_shared.rego_output_node(output)
-                if root and rego_shared.rego.regoNodeType(root) in (_ERROR_KIND, _ERROR_SEQ_KIND):
-                    raise self._eval_error(_describe(_node_messages(root)), doc_id)
+                if root and rego_shared.rego.regoNodeType(root) in (ERROR_KIND, ERROR_SEQ_KIND):
+                    raise self._eval_error(describe(node_messages(root)), doc_id)
                 if not rego_shared.rego_output_ok(output):
                     raise self._eval_error("rego-cpp reported an error without details", doc_id)
                 text = rego_shared.rego_output_string(output)
@@ -286,8 +243,8 @@ class RegoPolicy:
             hint=hint or f"fix {self.file}; a policy that cannot be evaluated counts as failed",
         )
 
-    def _syntax_error(self, messages: list[_RegoMessage]) -> RegoSyntaxError:
-        return _located(self.file, self.source, messages)
+    def _syntax_error(self, messages: list[RegoMessage]) -> RegoSyntaxError:
+        return located(self.file, self.source, messages)
 
     def __repr__(self) -> str:
         return f"RegoPolicy({str(self.file)!r}, package={self.package!r})"
@@ -328,7 +285,7 @@ def _yaml_path(value: Any) -> str | None:
 
 
 def _package(file: Path, source: str) -> str:
-    masked = _mask(source)
+    masked = mask(source)
     match = _PACKAGE.search(masked) if masked is not None else _PACKAGE.search(source)
     if match is None:
         raise RegoSyntaxError(
@@ -341,7 +298,7 @@ def _package(file: Path, source: str) -> str:
         )
     package = source[match.start(1) : match.end(1)]
     if not _PACKAGE_PATH.match(package):
-        line, column = _position(source.encode(), len(source[: match.start(1)].encode()))
+        line, column = position(source.encode(), len(source[: match.start(1)].encode()))
         raise RegoSyntaxError(
             f"package '{package}' is not a dotted name",
             file=file,
@@ -354,7 +311,7 @@ def _package(file: Path, source: str) -> str:
 
 def _check_deny(file: Path, source: str) -> None:
     """`deny` must exist and be a set (Rego v1 `deny contains ...`, or `deny := {...}`)."""
-    masked = _mask(source) or source
+    masked = mask(source) or source
     if not _DENY_ANY.search(masked):
         raise RegoSyntaxError(
             "the policy has no `deny` rule",
@@ -377,7 +334,7 @@ def _check_deny(file: Path, source: str) -> None:
             + len(match.group(0))
             - len(match.group(0).lstrip())
         )
-        line, column = _position(source.encode(), offset)
+        line, column = position(source.encode(), offset)
         raise RegoSyntaxError(
             detail,
             file=file,
@@ -386,262 +343,3 @@ def _check_deny(file: Path, source: str) -> None:
             hint="write `deny contains msg if { ... }` (Rego v1), "
             'with msg a string or {"msg": ..., "path": ..., "hint": ...}',
         )
-
-
-def _mask(source: str) -> str | None:
-    """The source with comments and the insides of strings blanked (same length and offsets).
-
-    None if a string is left open (the compiler reports that better than we could).
-    """
-    out = list(source)
-    i, n = 0, len(source)
-    while i < n:
-        char = source[i]
-        if char == "#":
-            while i < n and source[i] != "\n":
-                out[i] = " "
-                i += 1
-        elif char == '"':
-            i += 1
-            while i < n and source[i] != '"':
-                if source[i] == "\n":
-                    return None
-                step = 2 if source[i] == "\\" else 1
-                for k in range(i, min(i + step, n)):
-                    out[k] = " "
-                i += step
-            if i >= n:
-                return None
-            i += 1
-        elif char == "`":
-            i += 1
-            while i < n and source[i] != "`":
-                if source[i] != "\n":
-                    out[i] = " "
-                i += 1
-            if i >= n:
-                return None
-            i += 1
-        else:
-            i += 1
-    return "".join(out)
-
-
-_INPUT_REF = re.compile(r"\binput\b")
-_DOT_SEGMENT = re.compile(rf"\.({_IDENT})")
-_KEY_SEGMENT = re.compile(r"\[[ \t]*([\"`])([^\"`\n]*)\1[ \t]*\]")
-
-
-class _Keep:
-    """Which parts of the input document a module can read: a tree of keys (None = everything)."""
-
-    def __init__(self, tree: dict[str, Any] | None) -> None:
-        self.tree = tree
-
-    @classmethod
-    def of(cls, source: str) -> _Keep:
-        masked = _mask(source)
-        if masked is None:
-            return cls(None)
-        tree: dict[str, Any] = {}
-        for match in _INPUT_REF.finditer(masked):
-            path: list[str] = []
-            pos = match.end()
-            while True:
-                dot = _DOT_SEGMENT.match(masked, pos)
-                if dot is not None:
-                    path.append(dot.group(1))
-                    pos = dot.end()
-                    continue
-                key = _KEY_SEGMENT.match(masked, pos)
-                if key is not None:
-                    literal = source[key.start(1) : key.end(2) + 1]
-                    try:
-                        segment = json.loads(literal) if key.group(1) == '"' else literal[1:-1]
-                    except ValueError:
-                        break
-                    path.append(segment)
-                    pos = key.end()
-                    continue
-                break
-            if not path:
-                return cls(None)  # bare `input` (or `input[x]`): the module may read anything
-            _insert(tree, path)
-        return cls(tree)
-
-    def prune(self, document: Any) -> Any:
-        return _prune(document, self.tree)
-
-
-def _insert(tree: dict[str, Any], path: list[str]) -> None:
-    node = tree
-    for segment in path[:-1]:
-        if segment in node and node[segment] is None:
-            return  # a shorter path already keeps this whole subtree
-        node = node.setdefault(segment, {})
-    node[path[-1]] = None
-
-
-def _prune(value: Any, tree: dict[str, Any] | None) -> Any:
-    if tree is None or not isinstance(value, dict):
-        return value
-    return {key: _prune(value[key], sub) for key, sub in tree.items() if key in value}
-
-
-# rego-cpp's C API, as regopy declares it: building the input directly is ~2x faster than
-# regopy.Input (which dispatches on collections.abc types and copies every string twice).
-_lib = rego_shared.rego
-_new_input = _lib.regoNewInput
-_in_str = _lib.regoInputString
-_in_int = _lib.regoInputInt
-_in_float = _lib.regoInputFloat
-_in_bool = _lib.regoInputBoolean
-_in_null = _lib.regoInputNull
-_in_item = _lib.regoInputObjectItem
-_in_object = _lib.regoInputObject
-_in_array = _lib.regoInputArray
-_INT64 = 2**63
-
-
-def _build_input(value: Any) -> Any:
-    pointer = _new_input()
-    try:
-        if _add(pointer, value) != 0:
-            raise ValueError("rego-cpp rejected the document")
-    except BaseException:
-        rego_shared.rego_free_input(pointer)
-        raise
-    return pointer
-
-
-def _add(p: Any, value: Any) -> int:
-    kind = type(value)
-    if kind is str:
-        return int(_in_str(p, value.encode()))
-    if kind is dict:
-        rc = 0
-        for key, item in value.items():
-            if type(key) is not str:
-                raise TypeError(f"object key {key!r} is not a string")
-            rc |= _in_str(p, key.encode()) | _add(p, item) | _in_item(p)
-        return rc | int(_in_object(p, len(value)))
-    if kind is list or kind is tuple:
-        rc = 0
-        for item in value:
-            rc |= _add(p, item)
-        return rc | int(_in_array(p, len(value)))
-    if kind is bool:
-        return int(_in_bool(p, value))
-    if kind is int:
-        if -_INT64 <= value < _INT64:
-            return int(_in_int(p, value))
-        return int(_in_float(p, float(value)))
-    if kind is float:
-        return int(_in_float(p, value))
-    if value is None:
-        return int(_in_null(p))
-    # subclasses (StrEnum, IntEnum, OrderedDict...): as their plain JSON counterpart
-    if isinstance(value, bool):
-        return int(_in_bool(p, bool(value)))
-    if isinstance(value, str):
-        return _add(p, str.__str__(value))
-    if isinstance(value, int):
-        return _add(p, int(value))
-    if isinstance(value, float):
-        return _add(p, float(value))
-    if isinstance(value, Mapping):
-        return _add(p, dict(value))
-    if isinstance(value, list | tuple):
-        return _add(p, list(value))
-    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON")
-
-
-# ------------------------------------------------------------------------------ error decoding
-
-
-def _node_messages(node: Any) -> list[_RegoMessage]:
-    """The errors in an ErrorSeq (or a single Error) node."""
-    kind = rego_shared.rego.regoNodeType(node)
-    if kind == _ERROR_SEQ_KIND:
-        children = [
-            rego_shared.rego_node_get(node, i) for i in range(rego_shared.rego_node_size(node))
-        ]
-    else:
-        children = [node]
-    out: list[_RegoMessage] = []
-    for error in children:
-        text, code = "", None
-        for i in range(rego_shared.rego_node_size(error)):
-            child = rego_shared.rego_node_get(error, i)
-            child_kind = rego_shared.rego.regoNodeType(child)
-            if child_kind == _ERROR_MESSAGE_KIND:
-                text = rego_shared.rego_node_value(child)
-            elif child_kind == _ERROR_CODE_KIND:
-                code = rego_shared.rego_node_value(child) or None
-        try:
-            sexpr = rego_shared.rego_node_json(error).encode()
-        except regopy.RegoError:
-            sexpr = b""
-        offset = _offset(sexpr, _ERROR.search(sexpr))
-        out.append(_RegoMessage(text or "unknown error", code, offset))
-    return out
-
-
-def _parse_messages(text: str) -> list[_RegoMessage]:
-    """Errors from rego-cpp's s-expression dump: `(error 11:policy.rego|59|2 (errormsg 24:...)`."""
-    data = text.encode()
-    out: list[_RegoMessage] = []
-    for match in _ERROR.finditer(data):
-        offset = _offset(data, match)
-        msg = _ERRORMSG.search(data, match.end())
-        if msg is None:
-            continue
-        size = int(msg.group(1))
-        out.append(
-            _RegoMessage(data[msg.end() : msg.end() + size].decode(errors="replace"), None, offset)
-        )
-    if not out:
-        out.append(_RegoMessage(text.strip() or "unknown error"))
-    return out
-
-
-def _offset(data: bytes, match: re.Match[bytes] | None) -> int | None:
-    """The byte offset in an `(error <n>:<module>|<offset>|<length>` header, if it is ours."""
-    if match is None or match.group(1) is None:
-        return None
-    start = match.end()
-    name = data[start : start + int(match.group(1))]
-    rest = re.match(rb"\|(\d+)\|(\d+)", data[start + int(match.group(1)) :])
-    if name != _MODULE.encode() or rest is None:
-        return None
-    return int(rest.group(1))
-
-
-def _position(source: bytes, offset: int) -> tuple[int, int]:
-    """1-based line and column (in characters) of a byte offset."""
-    before = source[:offset]
-    line_start = before.rfind(b"\n") + 1
-    return before.count(b"\n") + 1, len(before[line_start:].decode(errors="replace")) + 1
-
-
-def _describe(messages: Iterable[_RegoMessage]) -> str:
-    parts = [
-        m.text + (f" ({m.code})" if m.code and m.code != "wellformed_error" else "")
-        for m in messages
-    ]
-    return "; ".join(dict.fromkeys(parts)) or "unknown error"
-
-
-def _located(file: Path, source: str, messages: list[_RegoMessage]) -> RegoSyntaxError:
-    first = next((m for m in messages if m.offset is not None), messages[0] if messages else None)
-    if first is None:
-        return RegoSyntaxError("does not compile", file=file, hint=_SYNTAX_HINT)
-    line = column = None
-    if first.offset is not None:
-        line, column = _position(source.encode(), first.offset)
-    others = len(messages) - 1
-    detail = f"invalid Rego: {first.text}" + (f" (and {others} more)" if others else "")
-    hint = _SYNTAX_HINT
-    if "unclosed" in first.text:
-        hint = "close the bracket or brace opened here; " + _SYNTAX_HINT
-    return RegoSyntaxError(detail, file=file, line=line, column=column, hint=hint)
