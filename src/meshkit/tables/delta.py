@@ -15,7 +15,7 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,9 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 from meshkit.errors import BuildError, ConflictError, NotFoundError
 
 STAGING_DIR = "data"
+MIN_VACUUM_RETENTION = timedelta(hours=1)
+"""The shortest vacuum window meshkit allows: a full vacuum with a shorter one would delete the
+staged files of a build that is still running (no commit has added them yet)."""
 
 
 @dataclass(frozen=True)
