@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from meshkit.errors import ConflictError, MeshkitError, NotFoundError
 from meshkit.tables.delta import DeltaTables, list_files, staged_schema
+from meshkit.tables.local import local_path
 from meshkit.tables.retention import (
     OPERATION,
     RetentionResult,
@@ -133,7 +134,7 @@ def apply(
 @pytest.fixture
 def orders(tmp_path: Path) -> tuple[DeltaTables, Path]:
     tables = DeltaTables(tmp_path / "warehouse")
-    table = tables.location(PRODUCT)
+    table = local_path(tables.location(PRODUCT))
     assert publish(tables, table, "run-1") == 0
     return tables, table
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -47,6 +46,7 @@ from sqlglot import exp
 
 from meshkit.errors import ConflictError, MeshkitError, NotFoundError
 from meshkit.tables.delta import MIN_VACUUM_RETENTION, DeltaTables
+from meshkit.tables.stores import TableRef, locate
 
 OPERATION = "retention"
 DELTA_DIALECT = "postgres"
@@ -80,7 +80,7 @@ class RetentionResult:
 
 def apply_retention(
     tables: DeltaTables,
-    table: Path,
+    table: TableRef,
     *,
     product_id: str,
     period: timedelta,
@@ -267,29 +267,24 @@ def _delete_expired(
     return dt.version()
 
 
-def _vacuum(tables: DeltaTables, table: Path, *, hours: int, dry_run: bool) -> list[str]:
+def _vacuum(tables: DeltaTables, table: TableRef, *, hours: int, dry_run: bool) -> list[str]:
     """Files the vacuum deleted (or would delete), as paths relative to the table.
 
     delta-rs reports every tombstoned file older than the window on each vacuum, including files an
     earlier vacuum already deleted (and those as absolute paths), so the list is checked against
     what exists on disk first: only files that were there are reported.
     """
+    table = locate(table)
+    store = tables.store_of(table)
+
+    def relative(paths: list[str]) -> list[str]:
+        return [store.relative(table, path) for path in paths]
+
     planned = {
-        path: (table / path).exists()
-        for path in _relative(table, tables.vacuum(table, retention_hours=hours, dry_run=True))
+        path: store.exists(table / path)
+        for path in relative(tables.vacuum(table, retention_hours=hours, dry_run=True))
     }
     if dry_run:
         return sorted(path for path, exists in planned.items() if exists)
-    removed = _relative(table, tables.vacuum(table, retention_hours=hours))
+    removed = relative(tables.vacuum(table, retention_hours=hours))
     return sorted(path for path in set(removed) if planned.get(path, True))
-
-
-def _relative(table: Path, paths: list[str]) -> list[str]:
-    root = table.resolve()
-    out = []
-    for raw in paths:
-        path = Path(raw.removeprefix("file://"))
-        if path.is_absolute() and path.resolve().is_relative_to(root):
-            path = path.resolve().relative_to(root)
-        out.append(path.as_posix())
-    return out
