@@ -16,6 +16,7 @@ import sqlalchemy
 from deltalake import DeltaTable
 
 from meshkit.errors import AccessDenied, ContractError, InputError, MeshkitError, NotFoundError
+from meshkit.tables.local import local_path
 from meshkit.workspace import Workspace
 
 from conftest import MakeMesh, product_spec
@@ -67,7 +68,7 @@ def test_each_build_is_a_new_version_and_old_ones_stay_readable(make_mesh: MakeM
         write_orders(root, 1500)
         second = ws.build()
         assert [r.delta_version for r in second] == [1, 1]
-        table = ws.table_of("sales.orders")
+        table = local_path(ws.table_of("sales.orders"))
         assert DeltaTable(str(table), version=0).count() == 1000
         assert DeltaTable(str(table)).count() == 1500
         assert ws.query("select orders from sales.totals").to_pylist() == [{"orders": 1500}]
@@ -87,7 +88,7 @@ def test_failed_gate_keeps_previous_version_and_skips_downstream(make_mesh: Make
         assert orders.status == "blocked"
         assert totals.status == "skipped"
         assert "sales.orders failed" in totals.error.message  # type: ignore[union-attr]
-        table = ws.table_of("sales.orders")
+        table = local_path(ws.table_of("sales.orders"))
         assert DeltaTable(str(table)).version() == 0
         assert DeltaTable(str(table)).count() == 1000
         assert ws.query("select count(*) as n from sales.orders").to_pylist() == [{"n": 1000}]
@@ -105,7 +106,7 @@ def test_contract_mismatch_is_found_before_writing(make_mesh: MakeMesh) -> None:
         assert "'id' is INT" in result.error.violations[0].message
         assert "CAST(id AS BIGINT)" in (result.error.violations[0].hint or "")
         assert result.timings.get("audit") is None, "no data was staged or audited"
-        table = ws.table_of("sales.orders")
+        table = local_path(ws.table_of("sales.orders"))
         assert not (table / "data").exists() or not any((table / "data").iterdir())
         assert ws.snapshot("sales.orders") is None
 
@@ -378,7 +379,7 @@ def test_vacuum_removes_orphaned_staged_files_only_when_old(make_mesh: MakeMesh)
     root = two_products(make_mesh)
     with Workspace(root) as ws:
         ws.build(["sales.orders"])
-        table = ws.table_of("sales.orders")
+        table = local_path(ws.table_of("sales.orders"))
         # what a build killed before its commit leaves behind
         orphan = table / "data" / "killedrun"
         orphan.mkdir()

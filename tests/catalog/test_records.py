@@ -12,7 +12,7 @@ import pytest
 
 from meshkit.catalog import QualityRecord, RunRecord
 from meshkit.catalog.records import jsonable
-from meshkit.catalog.urls import mask_password
+from meshkit.urls import mask_password
 
 
 @pytest.mark.parametrize(

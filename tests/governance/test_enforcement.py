@@ -21,6 +21,7 @@ from meshkit.errors import PolicyError, SpecError
 from meshkit.governance.findings import Outcome
 from meshkit.governance.reports import JSON_SCHEMA
 from meshkit.specs.models import Enforcement
+from meshkit.tables.local import local_path
 from meshkit.workspace import Workspace
 
 from conftest import copy_mesh, product_spec
@@ -304,7 +305,7 @@ def test_required_failure_blocks_build_and_skips_downstream(gov_mesh: GovMesh, c
     assert blocked["error"]["type"] == "PolicyError"
     ws = gov_mesh.workspace()
     assert ws.snapshot("finance.ledger") is None
-    assert not ws.table_of("finance.ledger").exists()
+    assert not local_path(ws.table_of("finance.ledger")).exists()
     assert ws.snapshot("finance.totals") is None
     assert ws.snapshot("sales.daily") is not None
 

@@ -1,36 +1,35 @@
-"""Running a checked query in a DuckDB that can read nothing but the views it was given.
+"""Running a checked query over exactly the files of the product versions it reads.
 
-Each query gets its own in-memory DuckDB. Before the consumer's SQL runs: each product it names
-becomes a view (`product_view`: masked columns, row filter) over exactly the Parquet files of
-the product version asked for; DuckDB may read those files and no others (`allowed_paths`),
-external access is off and the configuration is locked. So even SQL that got past the guard
-could not read a file, attach a database, install an extension or change a setting.
+Each product the query names becomes a view (`view_sql`: masked columns, row filter) over the
+Parquet files of the version asked for; the serving engine (`SERVING`, today
+`meshkit.engines.serving.DuckDBServing`) runs the query in a database that can read those files
+and nothing else. Here: which files, the `Cancel` that stops a running query from another
+thread, and the row limit; the engine holds the locking-down, the timeout and the value-free
+errors.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
 from meshkit.access.masking import ProductView
-from meshkit.engines.sql import create_view, empty_relation, table_function
+from meshkit.engines.serving import DuckDBServing
 from meshkit.errors import AccessDenied, Hint, MeshkitError
 from meshkit.tables.delta import Snapshot, list_files
 
-DIALECT = "duckdb"
-# DuckDB errors whose text can quote a value (a cast, an overflow): shown without the text.
-_VALUE_ERRORS = (
-    duckdb.ConversionException,
-    duckdb.InvalidInputException,
-    duckdb.OutOfRangeException,
+SERVING = DuckDBServing
+"""The serving engine's class; its `dialect` is the dialect of every view and query here."""
+# Said when a query fails on something else than a value, memory, files or permissions: most
+# often a name.
+_FAILED_HINT = Hint(
+    cli="`meshkit show <domain>.<product>` lists its columns",
+    api="check names against GET /products/{id}/schema",
 )
 
 
@@ -104,52 +103,18 @@ def run(
     when `cancel` is thrown."""
     cancel = cancel or Cancel()
     cancel.check()
-    config: dict[str, Any] = {
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-    }
-    if threads:
-        config["threads"] = int(threads)
-    if memory_limit:
-        config["memory_limit"] = memory_limit
-    files = sorted({f for s in sources for f in list_files(s.snapshot.files)})
-    setup = [
-        # allowed_paths first: it cannot be changed once external access is off
-        exp.Set(
-            expressions=[
-                exp.SetItem(
-                    this=exp.EQ(
-                        this=exp.var("allowed_paths"),
-                        expression=exp.Array(expressions=[exp.Literal.string(f) for f in files]),
-                    )
-                )
-            ]
-        ).sql(dialect=DIALECT),
-        "SET enable_external_access = false",
-        "SET TimeZone = 'UTC'",  # not the server's
-        "SET enable_progress_bar = false",  # a core module never prints (nor the server)
-        *(
-            exp.Create(this=exp.to_identifier(d, quoted=True), kind="SCHEMA", exists=True).sql(
-                dialect=DIALECT
-            )
-            for d in sorted({s.view.product.split(".", 1)[0] for s in sources})
-        ),
-        *(s.sql for s in sources),
-        "SET lock_configuration = true",
-    ]
-    con = duckdb.connect(":memory:", config=config)
-    try:
-        con.execute(";\n".join(setup))
-        with cancel.hooked(con.interrupt):
-            table = _fetch(con, sql, timeout_s, cancel)
-    finally:
-        _CLOSER.submit(con.close)  # closing takes milliseconds: not on the caller's time
+    table = SERVING(threads=threads, memory_limit=memory_limit).run(
+        sql,
+        files=sorted({f for s in sources for f in list_files(s.snapshot.files)}),
+        schemas=sorted({s.view.product.split(".", 1)[0] for s in sources}),
+        views=[s.sql for s in sources],
+        timeout_s=timeout_s,
+        stop=cancel,
+        failed_hint=_FAILED_HINT,
+    )
     if table.num_rows > max_rows:
         return table.slice(0, max_rows), True
     return table, False
-
-
-_CLOSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meshkit-duckdb-close")
 
 
 def view_sql(view: ProductView, snapshot: Snapshot, types: Mapping[str, str]) -> str:
@@ -170,55 +135,10 @@ def view_sql(view: ProductView, snapshot: Snapshot, types: Mapping[str, str]) ->
             f"you may see no column of {view.product}",
             hint="request access to the columns you need",
         )
-    paths = list_files(snapshot.files)
-    if paths:
-        query = exp.select(*projections).from_(table_function("read_parquet", paths, {}))
-    else:  # a version with no rows: keep the columns and types
-        empty = empty_relation(list(types.items()))
-        query = exp.select(*projections).from_(exp.paren(empty).as_("e"))
-    if view.row_filter is not None:
-        query = query.where(view.row_filter.copy())
-    domain, name = view.product.split(".", 1)
-    return create_view(name, query, schema=domain).sql(dialect=DIALECT)
-
-
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str, timeout_s: float, cancel: Cancel) -> pa.Table:
-    timer = threading.Timer(timeout_s, con.interrupt)
-    timer.start()
-    try:
-        cancel.check()
-        return con.sql(sql).to_arrow_table()
-    except duckdb.InterruptException as err:
-        cancel.check()
-        raise MeshkitError(
-            f"the query was cancelled after {timeout_s:g} s",
-            hint="filter or aggregate more, or ask for a longer access.query_timeout",
-        ) from err
-    except _VALUE_ERRORS as err:
-        kind = type(err).__name__.removesuffix("Exception")
-        raise MeshkitError(
-            f"the query failed on a value ({kind} error); values are not shown in errors",
-            hint="guard the expression, e.g. with TRY_CAST or a CASE",
-        ) from err
-    except duckdb.OutOfMemoryException as err:  # its text tells the server's memory
-        raise MeshkitError(
-            "the query ran out of memory", hint="aggregate or filter more, or ask for fewer rows"
-        ) from err
-    except duckdb.IOException as err:  # its text names server paths
-        raise MeshkitError(
-            "the product's files could not be read (the version may have been vacuumed)",
-            hint="query the latest version, or ask the owners",
-        ) from err
-    except duckdb.PermissionException as err:
-        raise AccessDenied("the query tried to reach outside the data products") from err
-    except duckdb.Error as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise MeshkitError(
-            f"the query failed: {first}",
-            hint=Hint(
-                cli="`meshkit show <domain>.<product>` lists its columns",
-                api="check names against GET /products/{id}/schema",
-            ),
-        ) from err
-    finally:
-        timer.cancel()
+    return SERVING.view_sql(
+        view.product,
+        projections,
+        list_files(snapshot.files),
+        columns=list(types.items()),
+        where=view.row_filter,
+    )

@@ -14,6 +14,7 @@ from meshkit.specs.mesh import Mesh, Product
 from meshkit.specs.models import InputPort
 from meshkit.specs.validate import infer_format
 from meshkit.tables.delta import DeltaTables, Snapshot, list_files
+from meshkit.urls import mask_url
 
 
 def resolve_db_url(mesh: Mesh, url: str) -> str:
@@ -67,7 +68,7 @@ def product_source(
 
 
 def database_source(mesh: Mesh, product: Product, port: InputPort, scratch: Path) -> Source:
-    from meshkit.builder.database import export_table
+    from meshkit.connectors import export_table  # SQLAlchemy and the drivers: only when used
 
     db = port.database
     assert db is not None
@@ -87,8 +88,6 @@ def describe_source(port: InputPort, tables: DeltaTables, mesh: Mesh) -> str:
         return port.product
     if port.file is not None:
         return port.file
-    from meshkit.builder.database import mask_url
-
     assert port.database is not None
     target = port.database.table or "query"
     return f"{mask_url(port.database.url)}/{target}"

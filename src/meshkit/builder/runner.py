@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import tempfile
 import time
 import uuid
@@ -25,6 +24,8 @@ from meshkit.engines.sql import DIALECT, project
 from meshkit.errors import BuildError, ConflictError, GateFailure, MeshkitError, QualityGateError
 from meshkit.specs.mesh import Mesh, Product
 from meshkit.tables.delta import DeltaTables, Snapshot, row_count, staged_schema, table_schema
+from meshkit.tables.local import local_path
+from meshkit.tables.store import Location
 
 Status = Literal["published", "up_to_date", "failed", "blocked", "skipped", "conflict"]
 Progress = Callable[[str, str], None]  # (product id, what is happening)
@@ -182,8 +183,9 @@ def build_product(
     table = tables.location(product.id, product.spec.output.table)
     current = tables.snapshot(table)
     read_version = current.version if current is not None else None
-    scratch = Path(tempfile.mkdtemp(prefix="meshkit-"))
-    stage: Path | None = None
+    scratch_dir = tempfile.TemporaryDirectory(prefix="meshkit-", ignore_cleanup_errors=True)
+    scratch = Path(scratch_dir.name)  # database inputs are exported here
+    stage: Location | None = None
     session = engine.session()
     try:
         with timer.stage("ingest"):
@@ -200,17 +202,17 @@ def build_product(
                 by_lower = {name.lower(): name for name, _ in actual}
                 session.stage_arrow(
                     data,
-                    stage,
+                    local_path(stage),  # engines stage into a local folder today
                     columns=[by_lower[c.lower()] for c in declared],
                     where=retention_predicate(product, now=now),
                 )
             else:
                 query = project_checked(product, session, now=now)
                 progress(product.id, "transforming and staging")
-                session.stage(query, stage)
+                session.stage(query, local_path(stage))
         with timer.stage("audit"):
             progress(product.id, "auditing staged data")
-            staged_files = [str(f) for f in sorted(stage.glob("*.parquet"))]
+            staged_files = tables.staged_files(stage)
             columns = [(c.name, c.type) for c in product.spec.schema_.columns]
             session.register(
                 Source(name=STAGED, reader="parquet", paths=staged_files, columns=columns)
@@ -269,7 +271,7 @@ def build_product(
         )
     finally:
         session.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+        scratch_dir.cleanup()
         if stage is not None:
             tables.discard(stage)
     return result

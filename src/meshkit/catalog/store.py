@@ -49,8 +49,8 @@ from meshkit.catalog.records import (
     jsonable,
 )
 from meshkit.catalog.rows import ProductRow
-from meshkit.catalog.urls import mask_password
 from meshkit.errors import CatalogError, NotFoundError
+from meshkit.urls import mask_password
 
 RUN_STATUSES: Final = frozenset({"running", "success", "failed", "blocked", "conflict"})
 FINISHED_STATUSES: Final = RUN_STATUSES - {"running"}

@@ -25,9 +25,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from meshkit.errors import MeshkitError
 
@@ -46,21 +48,12 @@ _BATCH = 10_000
 # customer key. About 3% have no email, about 6% no phone; phones are stored as the CRM's
 # users typed them ('+27 918 335 1736'), which the contacts product normalizes to E.164.
 # Only customers with an email can have opted in to marketing (about 60% have).
-_CRM_QUERY = """
-SELECT
-    c_custkey AS customer_key,
-    CASE WHEN c_custkey % 31 = 0 THEN NULL
-         ELSE lower(replace(c_name, '#', '')) || '@example.com' END AS email,
-    CASE WHEN c_custkey % 17 = 0 THEN NULL
-         ELSE '+' || replace(c_phone, '-', ' ') END AS phone,
-    c_custkey % 31 <> 0 AND (c_custkey * 37) % 100 < 62 AS marketing_opt_in,
-    strftime(
-        TIMESTAMP '2023-01-01 08:00:00' + to_seconds((c_custkey * 2654435761) % 63072000),
-        '%Y-%m-%d %H:%M:%S'
-    ) AS updated_at
-FROM read_parquet(?)
-ORDER BY c_custkey
-"""
+_CRM_EPOCH = datetime(2023, 1, 1, 8, 0, 0)
+_CRM_SPREAD_S = 63_072_000  # two years: updated_at falls in 2023 or 2024
+_CRM_HASH = 2_654_435_761  # Knuth's multiplicative hash, spreading keys over the two years
+_CUSTOMER = pa.schema(
+    [("c_custkey", pa.int64()), ("c_name", pa.string()), ("c_phone", pa.string())]
+)
 
 _CRM_DDL = f"""
 CREATE TABLE {CRM_TABLE} (
@@ -218,15 +211,32 @@ def _write_crm(customer_parquet: Path, crm_db: Path) -> None:
     """Write the CRM database next to the TPC-H data: to a temporary file, then renamed."""
     partial = crm_db.with_name(crm_db.name + ".partial")
     partial.unlink(missing_ok=True)
-    with duckdb.connect() as source:
-        rows = source.execute(_CRM_QUERY, [str(customer_parquet)])
-        target = sqlite3.connect(partial)
-        try:
-            target.execute(_CRM_DDL)
-            insert = f"INSERT INTO {CRM_TABLE} VALUES (?, ?, ?, ?, ?)"
-            while batch := rows.fetchmany(_BATCH):
-                target.executemany(insert, batch)
-            target.commit()
-        finally:
-            target.close()
+    customers = pq.read_table(customer_parquet, columns=["c_custkey", "c_name", "c_phone"])
+    customers = customers.cast(_CUSTOMER).sort_by("c_custkey")  # (string_view cannot be sorted)
+    target = sqlite3.connect(partial)
+    try:
+        target.execute(_CRM_DDL)
+        insert = f"INSERT INTO {CRM_TABLE} VALUES (?, ?, ?, ?, ?)"
+        for batch in customers.to_batches(max_chunksize=_BATCH):
+            columns = batch.to_pydict()
+            target.executemany(
+                insert,
+                map(_contact, columns["c_custkey"], columns["c_name"], columns["c_phone"]),
+            )
+        target.commit()
+    finally:
+        target.close()
     partial.replace(crm_db)
+
+
+def _contact(key: int, name: str, phone: str) -> tuple[int, str | None, str | None, bool, str]:
+    """One CRM row of a TPC-H customer (see the comment above `_CRM_EPOCH`)."""
+    has_email = key % 31 != 0
+    updated = _CRM_EPOCH + timedelta(seconds=(key * _CRM_HASH) % _CRM_SPREAD_S)
+    return (
+        key,
+        name.replace("#", "").lower() + "@example.com" if has_email else None,
+        "+" + phone.replace("-", " ") if key % 17 != 0 else None,
+        has_email and (key * 37) % 100 < 62,
+        updated.strftime("%Y-%m-%d %H:%M:%S"),
+    )

@@ -30,6 +30,7 @@ from typing import Any
 
 from meshkit.governance.lineage import ColumnClass
 from meshkit.specs.mesh import Mesh, Product
+from meshkit.urls import mask_url
 
 
 def product_document(
@@ -55,8 +56,6 @@ def product_document(
         elif port.file is not None:
             sources.append({"kind": "file", "ref": port.file, "port": port.name})
         else:
-            from meshkit.builder.database import mask_url
-
             assert port.database is not None
             ref = f"{mask_url(port.database.url)}/{port.database.table or 'query'}"
             sources.append({"kind": "database", "ref": ref, "port": port.name})

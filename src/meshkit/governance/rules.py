@@ -22,6 +22,7 @@ from meshkit.governance.findings import Violation
 from meshkit.governance.lineage import ColumnClass
 from meshkit.specs.mesh import Located, Mesh, Product
 from meshkit.specs.models import Classification, Duration, Lifecycle
+from meshkit.urls import mask_url
 
 SENSITIVE = (Classification.CONFIDENTIAL, Classification.RESTRICTED)
 
@@ -440,8 +441,6 @@ def source_key(mesh: Mesh, file: str | None, database: Any) -> str:
     followed), relative to the mesh root when it lies inside it."""
     if file is not None:
         return _file_key(str(mesh.root), str(mesh.resolve_path(file)))
-    from meshkit.builder.database import mask_url
-
     target = database.table or "query"
     return f"{mask_url(database.url)}/{target}"
 

@@ -5,18 +5,19 @@ into `<table>/data/<run id>/`, which no reader sees because they are not in the 
 After the audit passes, one commit adds those files (and logically removes the previous
 version's). The commit is atomic (put-if-absent of the next log entry), so a crash leaves either
 the old version or the new one; orphaned staged files are removed by `vacuum`.
+
+Tables are named by `Location` (a URI) and every file operation goes through the warehouse's
+`TableStore` (`meshkit.tables.store`); every delta-rs call gets the store's `storage_options`.
+Methods also take a plain path (a ``file`` location) or a URI where they take a table.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -27,8 +28,14 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from meshkit.errors import BuildError, ConflictError, NotFoundError
+from meshkit.tables.store import Location, TableStore
+from meshkit.tables.stores import TableRef, locate, store_for
 
 STAGING_DIR = "data"
+LOG_DIR = "_delta_log"
+MIN_VACUUM_RETENTION = timedelta(hours=1)
+"""The shortest vacuum window meshkit allows: a full vacuum with a shorter one would delete the
+staged files of a build that is still running (no commit has added them yet)."""
 
 
 @dataclass(frozen=True)
@@ -50,37 +57,64 @@ class Snapshot:
 
 
 class DeltaTables:
-    """The warehouse: one Delta table per data product, at `<warehouse>/<domain>/<name>`."""
+    """The warehouse: one Delta table per data product, at `<warehouse>/<domain>/<name>`.
 
-    def __init__(self, warehouse: Path) -> None:
-        self.warehouse = warehouse
+    `warehouse` is a location, a URI or a plain path; `store` the `TableStore` for its scheme
+    (by default the registry's, `meshkit.tables.stores`)."""
+
+    def __init__(self, warehouse: TableRef, store: TableStore | None = None) -> None:
+        self.warehouse = locate(warehouse)
+        self.store = store or store_for(self.warehouse.scheme)
         self._snapshots: dict[tuple[str, int], Snapshot] = {}
 
-    def location(self, product_id: str, override: str | None = None) -> Path:
+    def store_of(self, location: Location) -> TableStore:
+        """The store for `location`: the warehouse's, unless a product's `output.table` names
+        a location of another scheme."""
+        return self.store if location.scheme == self.store.scheme else store_for(location.scheme)
+
+    def storage_options(self, location: Location) -> dict[str, str]:
+        return dict(self.store_of(location).storage_options)
+
+    def location(self, product_id: str, override: str | None = None) -> Location:
+        """Where the product's table is: `override` (the spec's `output.table`: a URI, an
+        absolute path, or a path relative to the warehouse), else `<warehouse>/<domain>/<name>`."""
         if override:
-            path = Path(override)
-            return path if path.is_absolute() else self.warehouse / path
+            if self.store.is_absolute(override):
+                return locate(override)
+            return self.warehouse / override
         domain, name = product_id.split(".", 1)
         return self.warehouse / domain / name
 
-    def stage_dir(self, table: Path, run_id: str) -> Path:
-        folder = table / STAGING_DIR / run_id
-        folder.mkdir(parents=True, exist_ok=False)
+    def stage_dir(self, table: TableRef, run_id: str) -> Location:
+        """A new, empty staging folder for one build's files: `<table>/data/<run id>`."""
+        folder = locate(table) / STAGING_DIR / run_id
+        self.store_of(folder).make_dir(folder)
         return folder
 
-    def discard(self, stage: Path) -> None:
-        shutil.rmtree(stage, ignore_errors=True)
+    def staged_files(self, stage: TableRef) -> list[str]:
+        """The Parquet files in a staging folder, as engines read them (a local path, or the
+        URI elsewhere)."""
+        folder = locate(stage)
+        return [str(f) for f in self.store_of(folder).files(folder, suffix=".parquet")]
 
-    def exists(self, table: Path) -> bool:
-        return DeltaTable.is_deltatable(str(table))
+    def discard(self, stage: TableRef) -> None:
+        folder = locate(stage)
+        self.store_of(folder).remove_tree(folder)
 
-    def open(self, table: Path, version: int | None = None) -> DeltaTable | None:
+    def exists(self, table: TableRef) -> bool:
+        location = locate(table)
+        return DeltaTable.is_deltatable(
+            location.uri, storage_options=self.storage_options(location)
+        )
+
+    def open(self, table: TableRef, version: int | None = None) -> DeltaTable | None:
         """The table (at `version`, else latest), or None if nothing was ever published.
 
         A version is checked against the log's listing first: delta-rs looks for a version
         that does not exist by walking towards it, at a cost that grows with the number."""
+        table = locate(table)
         if version is not None:
-            latest = latest_version(table)
+            latest = latest_version(table, self.store_of(table))
             if latest is None:
                 return None
             if not 0 <= version <= latest:
@@ -89,7 +123,9 @@ class DeltaTables:
                     hint="list versions with `meshkit show PRODUCT`",
                 )
         try:
-            return DeltaTable(str(table), version=version)
+            return DeltaTable(
+                table.uri, version=version, storage_options=self.storage_options(table)
+            )
         except TableNotFoundError:
             return None
         except DeltaError as err:
@@ -100,14 +136,15 @@ class DeltaTables:
                 ) from err
             raise
 
-    def snapshot(self, table: Path, version: int | None = None) -> Snapshot | None:
+    def snapshot(self, table: TableRef, version: int | None = None) -> Snapshot | None:
         """The files and schema of a version (default: the latest). A version never changes, so
         it is remembered: reading it again costs a listing of the log, not a log replay."""
+        table = locate(table)
         if version is None:
-            version = latest_version(table)
+            version = latest_version(table, self.store_of(table))
             if version is None:
                 return None
-        key = (str(table), version)
+        key = (table.uri, version)
         cached = self._snapshots.get(key)
         if cached is not None:
             return cached
@@ -115,7 +152,7 @@ class DeltaTables:
         if dt is None:
             return None
         schema = pa.schema(dt.schema().to_arrow())
-        snap = Snapshot(uri=str(table), version=dt.version(), files=dt.file_uris(), schema=schema)
+        snap = Snapshot(uri=table.uri, version=dt.version(), files=dt.file_uris(), schema=schema)
         if len(self._snapshots) >= SNAPSHOT_CACHE:
             self._snapshots.pop(next(iter(self._snapshots)))
         self._snapshots[key] = snap
@@ -123,8 +160,8 @@ class DeltaTables:
 
     def commit(
         self,
-        table: Path,
-        stage: Path,
+        table: TableRef,
+        stage: TableRef,
         *,
         schema: pa.Schema,
         read_version: int | None,
@@ -145,6 +182,8 @@ class DeltaTables:
         is deleted here, and never once the commit landed (its files are the new version), even
         if delta-rs raised after writing the commit (a post-commit hook).
         """
+        table, stage = locate(table), locate(stage)
+        store = self.store_of(table)
         run_id = metadata.get("meshkit.run_id")
         try:
             self._write_commit(
@@ -158,12 +197,12 @@ class DeltaTables:
                 files=files,
             )
         except Exception:
-            landed = _find_commit(table, read_version, run_id) if run_id else None
+            landed = _find_commit(table, store, read_version, run_id) if run_id else None
             if landed is None:
                 self.discard(stage)
                 raise
             return landed
-        version = _find_commit(table, read_version, run_id)
+        version = _find_commit(table, store, read_version, run_id)
         if version is None:
             raise BuildError(
                 f"{name}: the commit of run {run_id} is not in the table's log after committing",
@@ -173,8 +212,8 @@ class DeltaTables:
 
     def _write_commit(
         self,
-        table: Path,
-        stage: Path,
+        table: Location,
+        stage: Location,
         *,
         schema: pa.Schema,
         read_version: int | None,
@@ -183,7 +222,8 @@ class DeltaTables:
         description: str,
         files: Sequence[str] | None,
     ) -> None:
-        actions = _add_actions(table, stage, files)
+        actions = _add_actions(self.store_of(table), table, stage, files)
+        options = self.storage_options(table)
         delta_schema = DeltaSchema.from_arrow(schema)
         props = CommitProperties(custom_metadata=dict(metadata))
         try:
@@ -191,18 +231,19 @@ class DeltaTables:
                 # No retries: a retried CREATE lands as version 1 on top of the winner's
                 # version 0, adding our files to theirs (every row twice, nothing audited).
                 create_table_with_add_actions(
-                    str(table),
+                    table.uri,
                     delta_schema,
                     actions,
                     mode="error",
                     name=name,
                     description=description,
+                    storage_options=options,
                     commit_properties=CommitProperties(
                         custom_metadata=dict(metadata), max_commit_retries=0
                     ),
                 )
             else:
-                dt = DeltaTable(str(table), version=read_version)
+                dt = DeltaTable(table.uri, version=read_version, storage_options=options)
                 dt.create_write_transaction(
                     list[AddAction | RemoveAction](actions),
                     mode="overwrite",
@@ -222,7 +263,7 @@ class DeltaTables:
                 ) from err
             raise
 
-    def history(self, table: Path, version: int | None = None) -> list[TableVersion]:
+    def history(self, table: TableRef, version: int | None = None) -> list[TableVersion]:
         """The commits of the table up to `version` (default: the latest), newest first.
 
         Read from the log's file names, not with delta-rs's `DeltaTable.history()`: that lists
@@ -232,7 +273,8 @@ class DeltaTables:
         its version, so here each entry's version and metadata come from the same file.
         Commits whose log files were cleaned up (after a checkpoint) are not listed.
         """
-        versions = commit_versions(table)
+        table = locate(table)
+        versions = commit_versions(table, self.store_of(table))
         if version is not None:
             versions = [v for v in versions if v <= version]
         out = []
@@ -242,37 +284,45 @@ class DeltaTables:
                 out.append(entry)
         return out
 
-    def newest(self, table: Path, *, key: str, at_most: int | None = None) -> TableVersion | None:
+    def newest(
+        self, table: TableRef, *, key: str, at_most: int | None = None
+    ) -> TableVersion | None:
         """The newest commit (at or below `at_most`) whose meshkit metadata holds `key`;
         reads commit files from the newest back until one does."""
-        for version in reversed(commit_versions(table)):
+        table = locate(table)
+        store = self.store_of(table)
+        for version in reversed(commit_versions(table, store)):
             if at_most is not None and version > at_most:
                 continue
-            entry = read_commit(table, version)
+            entry = read_commit(table, version, store)
             if entry is not None and key in entry.metadata:
                 return entry
         return None
 
-    def data_version(self, table: Path, at_most: int) -> int:
+    def data_version(self, table: TableRef, at_most: int) -> int:
         """The newest version at or below `at_most` that changed the rows: a vacuum commits
         versions that change no data, and must not make a consumer look stale."""
-        for version in reversed(commit_versions(table)):
+        table = locate(table)
+        store = self.store_of(table)
+        for version in reversed(commit_versions(table, store)):
             if version > at_most:
                 continue
-            entry = read_commit(table, version)
+            entry = read_commit(table, version, store)
             if entry is None or not entry.operation.upper().startswith("VACUUM"):
                 return version
         return at_most
 
-    def commit_info(self, table: Path, version: int) -> TableVersion | None:
+    def commit_info(self, table: TableRef, version: int) -> TableVersion | None:
         """The commit that made `version`: its time, operation and meshkit metadata (None if
         its log file does not exist). Reads the file up to its `commitInfo` action, which
         delta-rs writes first."""
-        return read_commit(table, version)
+        table = locate(table)
+        return read_commit(table, version, self.store_of(table))
 
-    def vacuum(self, table: Path, *, retention_hours: int, dry_run: bool = False) -> list[str]:
+    def vacuum(self, table: TableRef, *, retention_hours: int, dry_run: bool = False) -> list[str]:
         """Delete files no version younger than `retention_hours` needs, and staged files no
         commit ever added (a failed or killed build's), once they are that old."""
+        table = locate(table)
         dt = self.open(table)
         if dt is None:
             return []
@@ -283,21 +333,18 @@ class DeltaTables:
             full=True,
         )
         if not dry_run:
-            _remove_empty_dirs(table / STAGING_DIR)
+            self.store_of(table).remove_empty_dirs(table / STAGING_DIR)
         return sorted(removed)
 
 
-def _remove_empty_dirs(folder: Path) -> None:
-    if not folder.is_dir():
-        return
-    for child in folder.iterdir():
-        if child.is_dir() and not any(child.iterdir()):
-            child.rmdir()
-
-
-def _add_actions(table: Path, stage: Path, files: Sequence[str] | None = None) -> list[AddAction]:
-    staged = [Path(f) for f in files] if files is not None else sorted(stage.glob("*.parquet"))
-    missing = [f.name for f in staged if not f.is_file()]
+def _add_actions(
+    store: TableStore, table: Location, stage: Location, files: Sequence[str] | None = None
+) -> list[AddAction]:
+    staged = (
+        [locate(f) for f in files] if files is not None else store.files(stage, suffix=".parquet")
+    )
+    infos = {f: store.info(f) for f in staged}
+    missing = [f.name for f, info in infos.items() if info is None]
     if missing:
         raise BuildError(
             f"staged files disappeared before publishing ({', '.join(missing)}); nothing was published",
@@ -305,17 +352,17 @@ def _add_actions(table: Path, stage: Path, files: Sequence[str] | None = None) -
             "settings.vacuum_retention longer than your longest build",
         )
     actions = []
-    for file in staged:
-        meta = pq.read_metadata(file)
+    for file, info in infos.items():
+        assert info is not None
+        meta = _parquet_metadata(store, file)
         if meta.num_rows == 0 and len(staged) > 1:
             continue  # an idle writer thread's empty file: published files all hold rows
-        stat = file.stat()
         actions.append(
             AddAction(
-                file.relative_to(table).as_posix(),
-                stat.st_size,
+                store.relative(table, str(file)),
+                info.size,
                 {},
-                int(stat.st_mtime * 1000),
+                info.modified_ms,
                 True,
                 json.dumps({"numRecords": meta.num_rows}),
             )
@@ -323,29 +370,39 @@ def _add_actions(table: Path, stage: Path, files: Sequence[str] | None = None) -
     return actions
 
 
-def _find_commit(table: Path, read_version: int | None, run_id: str | None) -> int | None:
+def _parquet_metadata(store: TableStore, file: Location) -> pq.FileMetaData:
+    with store.open(file) as handle:
+        return pq.read_metadata(handle)
+
+
+def _find_commit(
+    table: Location, store: TableStore, read_version: int | None, run_id: str | None
+) -> int | None:
     """The version our commit got: the first version after `read_version` whose commit names
     our run (a retry may have moved it up; later commits may already sit on top of it).
     Never a guess: a commit that does not name our run is not ours. With no run id to look
     for, the first version after `read_version`."""
     first = 0 if read_version is None else read_version + 1
-    for version in commit_versions(table):
+    for version in commit_versions(table, store):
         if version < first:
             continue
         if run_id is None:
             return version
-        entry = read_commit(table, version)
+        entry = read_commit(table, version, store)
         if entry is not None and entry.metadata.get("meshkit.run_id") == run_id:
             return version
     return None
 
 
-def read_commit(table: Path, version: int) -> TableVersion | None:
+def read_commit(
+    table: TableRef, version: int, store: TableStore | None = None
+) -> TableVersion | None:
     """The commit that made `version` (None if its log file does not exist), read up to its
     `commitInfo` action, which delta-rs writes first."""
-    path = table / "_delta_log" / f"{version:020d}.json"
+    file = locate(table) / LOG_DIR / f"{version:020d}.json"
+    store = store or store_for(file.scheme)
     try:
-        with path.open("rb") as log:
+        with store.open(file) as log:
             for line in log:
                 if not line.strip():
                     continue
@@ -380,34 +437,39 @@ def table_schema(
     return pa.schema(fields)
 
 
-def row_count(stage: Path) -> int:
-    return sum(pq.read_metadata(f).num_rows for f in stage.glob("*.parquet"))
+def row_count(stage: TableRef, store: TableStore | None = None) -> int:
+    """The rows of the Parquet files in a staging folder (from their footers)."""
+    folder = locate(stage)
+    store = store or store_for(folder.scheme)
+    return sum(_parquet_metadata(store, f).num_rows for f in store.files(folder, suffix=".parquet"))
 
 
-def staged_schema(stage: Path) -> pa.Schema:
-    first = next(iter(sorted(stage.glob("*.parquet"))), None)
+def staged_schema(stage: TableRef, store: TableStore | None = None) -> pa.Schema:
+    """The schema of the first Parquet file in a staging folder."""
+    folder = locate(stage)
+    store = store or store_for(folder.scheme)
+    first = next(iter(store.files(folder, suffix=".parquet")), None)
     if first is None:
-        raise FileNotFoundError(f"no staged files in {stage}")
-    return pq.read_schema(first)
+        raise FileNotFoundError(f"no staged files in {folder}")
+    with store.open(first) as handle:
+        return pq.read_schema(handle)
 
 
 SNAPSHOT_CACHE = 256
 
 
-def latest_version(table: Path) -> int | None:
+def latest_version(table: TableRef, store: TableStore | None = None) -> int | None:
     """The newest committed version: the highest `NNN.json` in `_delta_log` (a commit creates
     its file atomically, so one that is listed is complete). None when nothing was committed."""
-    versions = commit_versions(table)
+    versions = commit_versions(table, store)
     return versions[-1] if versions else None
 
 
-def commit_versions(table: Path) -> list[int]:
+def commit_versions(table: TableRef, store: TableStore | None = None) -> list[int]:
     """The versions whose commit files are in `_delta_log`, oldest first (a commit creates its
     `<20 digits>.json` file atomically: a listed one is complete)."""
-    try:
-        names = os.listdir(table / "_delta_log")
-    except OSError:
-        return []
+    log = locate(table) / LOG_DIR
+    names = (store or store_for(log.scheme)).names(log)
     return sorted(int(n[:-5]) for n in names if _COMMIT_FILE.fullmatch(n))
 
 

@@ -15,6 +15,13 @@ commit landed first) still keeps the table whole: the lock only saves the wasted
 
 While it holds the lock, a build writes its PID, host and start time into the file, so a build
 that waits can say whom it waits for.
+
+Only a table in the local store (a ``file`` location) has this lock. For a table on an object
+store (``s3://``, ``abfss://``) the lock would live next to the table the same way, as an object
+``<warehouse>/<domain>/.<name>.build-lock`` written with put-if-absent (the conditional write the
+Delta log itself relies on) and holding a lease (holder, expiry) that a waiting build may take
+over once it expires, since no kernel releases it when its process dies. That is not built:
+`build_lock` refuses a location that is not local.
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from meshkit.errors import MeshkitError
+from meshkit.tables.local import local_path
+from meshkit.tables.stores import TableRef, locate
 
 POLL_S = 0.1
 """How often a waiting build tries the lock again."""
@@ -53,15 +64,22 @@ OnWait = Callable[[Holder, float], None]
 """Called while waiting: who holds the lock, and how long this build has waited (seconds)."""
 
 
-def lock_path(table: Path) -> Path:
+def lock_path(table: TableRef) -> Path:
     """The lock file of a table: next to it (a file inside the table would be a stray file to
     a full vacuum, and a table folder is created by its first commit)."""
-    return table.parent / f".{table.name}.build-lock"
+    location = locate(table)
+    if location.scheme != "file":
+        raise MeshkitError(
+            f"cannot lock {location}: build locks exist for tables in a local folder only",
+            hint="set settings.warehouse to a local (or mounted) folder",
+        )
+    path = local_path(location)
+    return path.parent / f".{path.name}.build-lock"
 
 
 @contextmanager
 def build_lock(
-    table: Path, *, host: str, on_wait: OnWait = lambda holder, waited: None
+    table: TableRef, *, host: str, on_wait: OnWait = lambda holder, waited: None
 ) -> Iterator[None]:
     """Hold the build lock of `table`, waiting (and calling `on_wait`) while another process
     holds it. Released when the block ends, or by the kernel if the process dies."""

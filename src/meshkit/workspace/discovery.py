@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshkit import governance
@@ -14,6 +13,7 @@ from meshkit.catalog import QualityRecord
 from meshkit.errors import NotFoundError
 from meshkit.specs import Product
 from meshkit.specs.yamlpos import did_you_mean
+from meshkit.tables.store import Location
 
 if TYPE_CHECKING:
     from meshkit.workspace.facade import Workspace
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @dataclass
 class ProductDetails:
     product: Product
-    table: Path
+    table: Location
     versions: list[Any]
     last_run: Any | None
     quality: list[QualityRecord]

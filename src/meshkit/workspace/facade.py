@@ -32,6 +32,8 @@ from meshkit.governance.findings import Finding
 from meshkit.specs import Mesh, Product, find_root, load_mesh
 from meshkit.specs.models import MeshSettings
 from meshkit.tables.delta import DeltaTables, Snapshot
+from meshkit.tables.store import Location
+from meshkit.tables.stores import is_uri
 from meshkit.workspace.builds import Builds
 from meshkit.workspace.discovery import Discovery, ProductDetails
 from meshkit.workspace.operations import Operations
@@ -144,9 +146,10 @@ class Workspace:
 
     @cached_property
     def tables(self) -> DeltaTables:
-        return DeltaTables(
-            self.mesh.resolve_path(self._warehouse or self.mesh.spec.settings.warehouse)
-        )
+        """The warehouse: `settings.warehouse` (or MESHKIT_WAREHOUSE), a URI whose scheme
+        chooses the table store, or a path (relative to the mesh root) in the local one."""
+        warehouse = self._warehouse or self.mesh.spec.settings.warehouse
+        return DeltaTables(warehouse if is_uri(warehouse) else self.mesh.resolve_path(warehouse))
 
     @cached_property
     def engine(self) -> DuckDBEngine:
@@ -171,7 +174,7 @@ class Workspace:
         planner.require(self.mesh, product_id)
         return self.mesh.products[product_id]
 
-    def table_of(self, product_id: str) -> Path:
+    def table_of(self, product_id: str) -> Location:
         return self.tables.location(product_id, self.product(product_id).spec.output.table)
 
     def snapshot(self, product_id: str, version: int | None = None) -> Snapshot | None:

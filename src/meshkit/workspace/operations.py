@@ -6,18 +6,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from meshkit.errors import MeshkitError
 from meshkit.specs import Product
 from meshkit.specs.models import format_duration
+from meshkit.tables.delta import MIN_VACUUM_RETENTION
 from meshkit.tables.locks import build_lock
+from meshkit.tables.retention import RetentionResult, apply_retention
 from meshkit.workspace.recovery import HOST
 
 if TYPE_CHECKING:
     from meshkit.workspace.facade import Workspace
-
-MIN_VACUUM_RETENTION = timedelta(hours=1)
 
 
 class Operations:
@@ -53,11 +53,11 @@ class Operations:
                 )
         return removed
 
-    def apply_retention(self, products: Sequence[str] = (), *, dry_run: bool = False) -> list[Any]:
+    def apply_retention(
+        self, products: Sequence[str] = (), *, dry_run: bool = False
+    ) -> list[RetentionResult]:
         """Delete rows older than each product's retention period as a new table version,
         vacuum files past the safety window, and record the new version in the catalog."""
-        from meshkit.governance.retention import apply_retention
-
         ws = self.ws
         ids = list(products) or sorted(p for p, x in ws.mesh.products.items() if x.spec.retention)
         results = []
@@ -86,12 +86,14 @@ class Operations:
             results.append(result)
         return results
 
-    def _record_retention(self, product: Product, result: Any) -> None:
+    def _record_retention(self, product: Product, result: RetentionResult) -> None:
         """A retention delete is a new version of the *published* product: the catalog gets a
         run and the version, with the last published version's semver, spec hash and schema
         (the spec on disk may hold unpublished changes, and its status must not be recorded:
         lifecycle-transitions compares with the last published one)."""
         ws = self.ws
+        version = result.version
+        assert version is not None  # only a delete that committed is recorded
         ws.sync.register_new([product.id])
         published = ws.catalog.versions(product.id)
         last = published[0] if published else None
@@ -111,10 +113,10 @@ class Operations:
             semver=semver,
             spec_hash=spec_hash,
             schema=schema,
-            delta_version=result.version,
+            delta_version=version,
             row_count=rows,
             run_id=run_id,
         )
         ws.catalog.finish_run(
-            run_id, status="success", timings={}, row_count=rows, delta_version=result.version
+            run_id, status="success", timings={}, row_count=rows, delta_version=version
         )

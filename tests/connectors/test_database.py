@@ -1,4 +1,4 @@
-"""meshkit.builder.database: SQL table/query -> Parquet, against real SQLite and PostgreSQL."""
+"""meshkit.connectors: SQL table/query -> Parquet, against real SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from meshkit.builder.database import ExportResult, export_table, mask_url
+from meshkit.connectors import ExportResult, export_table
 from meshkit.errors import InputError
+from meshkit.urls import mask_url
 
 ROWS = 10_000
 PG_URL = os.environ.get("MESHKIT_TEST_POSTGRES_URL", "")

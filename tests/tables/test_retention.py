@@ -13,18 +13,22 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from sqlglot import exp
 
 from meshkit.errors import ConflictError, MeshkitError, NotFoundError
-from meshkit.governance.retention import (
+from meshkit.tables.delta import DeltaTables, list_files, staged_schema
+from meshkit.tables.local import local_path
+from meshkit.tables.retention import (
     OPERATION,
     RetentionResult,
     _delete_expired,
     _vacuum,
     apply_retention,
     expired_predicate,
+    expired_rows,
+    for_delta,
     quote_identifier,
 )
-from meshkit.tables.delta import DeltaTables, list_files, staged_schema
 
 PRODUCT = "sales.orders"
 NOW = datetime(2020, 3, 15, 10, 30, 0, 250000, tzinfo=UTC)
@@ -130,7 +134,7 @@ def apply(
 @pytest.fixture
 def orders(tmp_path: Path) -> tuple[DeltaTables, Path]:
     tables = DeltaTables(tmp_path / "warehouse")
-    table = tables.location(PRODUCT)
+    table = local_path(tables.location(PRODUCT))
     assert publish(tables, table, "run-1") == 0
     return tables, table
 
@@ -359,7 +363,7 @@ def test_unusable_columns_and_periods_are_refused(orders: tuple[DeltaTables, Pat
 def test_predicates_are_typed_literals() -> None:
     cutoff = datetime(2017, 3, 16, 10, 30, 0, 250000, tzinfo=UTC)
     date_field = pa.field("d", pa.date32())
-    assert expired_predicate(date_field, cutoff) == "\"d\" < DATE '2017-03-16'"
+    assert expired_predicate(date_field, cutoff) == "\"d\" < CAST('2017-03-16' AS DATE)"
     naive = pa.field("t", pa.timestamp("us"))
     assert expired_predicate(naive, cutoff) == (
         "\"t\" < arrow_cast('2017-03-16T10:30:00.250000', 'Timestamp(Microsecond, None)')"
@@ -368,6 +372,19 @@ def test_predicates_are_typed_literals() -> None:
     assert expired_predicate(aware, cutoff) == (
         "\"t\" < arrow_cast('2017-03-16T10:30:00.250000', 'Timestamp(Microsecond, Some(\"UTC\"))')"
     )
+
+
+def test_the_predicate_is_one_ast_rendered_for_delta_rs() -> None:
+    cutoff = datetime(2017, 3, 16, 10, 30, 0, 250000, tzinfo=UTC)
+    nanos = expired_rows(pa.field("t", pa.timestamp("ns")), cutoff)
+    assert isinstance(nanos, exp.LT)
+    assert for_delta(nanos) == (
+        "\"t\" < arrow_cast('2017-03-16T10:30:00.250000', 'Timestamp(Nanosecond, None)')"
+    )
+    count = exp.select(exp.Count(this=exp.Star())).from_("t").where(nanos)
+    assert for_delta(count).endswith("WHERE " + for_delta(nanos))
+    with pytest.raises(ValueError, match="not a date or timestamp"):
+        expired_rows(pa.field("n", pa.int64()), cutoff)
 
 
 def test_the_result_serialises(orders: tuple[DeltaTables, Path]) -> None:

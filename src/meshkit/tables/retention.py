@@ -37,22 +37,26 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, QueryBuilder
 from deltalake.exceptions import CommitFailedError
+from sqlglot import exp
 
 from meshkit.errors import ConflictError, MeshkitError, NotFoundError
-from meshkit.tables.delta import DeltaTables
+from meshkit.tables.delta import MIN_VACUUM_RETENTION, DeltaTables
+from meshkit.tables.stores import TableRef, locate
 
 OPERATION = "retention"
-# Mirrors meshkit.workspace.MIN_VACUUM_RETENTION (not imported: the workspace imports this module).
-# A full vacuum with a shorter window deletes the staged files of a build that is still running.
-MIN_VACUUM_HOURS = 1
+DELTA_DIALECT = "postgres"
+"""The sqlglot dialect whose rendering delta-rs (DataFusion) reads: double-quoted identifiers,
+`FILTER (WHERE ...)`; what differs, timestamp literals, is rewritten first (`for_delta`)."""
 
-_ARROW_UNITS = {"s": "Second", "ms": "Millisecond", "us": "Microsecond", "ns": "Nanosecond"}
+_PRECISIONS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+"""Digits of a second's fraction that each Arrow timestamp unit holds: a SQL type's precision."""
+_UNITS = {0: "Second", 3: "Millisecond", 6: "Microsecond", 9: "Nanosecond"}
+"""The Arrow unit of each timestamp precision, as `arrow_cast` names it."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class RetentionResult:
 
 def apply_retention(
     tables: DeltaTables,
-    table: Path,
+    table: TableRef,
     *,
     product_id: str,
     period: timedelta,
@@ -108,9 +112,9 @@ def apply_retention(
             f"{product_id}: retention period must be positive, not {period}",
             hint="set retention.period in the product spec, e.g. 1825d or 90d",
         )
-    if vacuum_hours < MIN_VACUUM_HOURS:
+    if timedelta(hours=vacuum_hours) < MIN_VACUUM_RETENTION:
         raise MeshkitError(
-            f"refusing to vacuum files younger than {MIN_VACUUM_HOURS}h",
+            f"refusing to vacuum files younger than {MIN_VACUUM_RETENTION.total_seconds() / 3600:g}h",
             hint="a build in progress owns staged files that no commit has added yet",
         )
     dt = tables.open(table)
@@ -124,14 +128,14 @@ def apply_retention(
     cutoff = (now - period).astimezone(UTC)
     if pa.types.is_date(field.type):
         cutoff = datetime.combine(cutoff.date(), time(0), tzinfo=UTC)
-    predicate = expired_predicate(field, cutoff)
+    predicate = expired_rows(field, cutoff)
     rows_before, expired = _count(dt, predicate)
 
     version: int | None = None
     if expired and not dry_run:
         version = _delete_expired(
             dt,
-            predicate,
+            for_delta(predicate),
             metadata={
                 "meshkit.operation": OPERATION,
                 "meshkit.product": product_id,
@@ -153,28 +157,59 @@ def apply_retention(
     )
 
 
-def expired_predicate(field: pa.Field, cutoff: datetime) -> str:
-    """The SQL predicate (delta-rs / DataFusion syntax) selecting `field` values before `cutoff`.
-
-    The column is a quoted identifier and the cutoff a literal of exactly the column's type: delta-rs
-    does not coerce ``TIMESTAMP '...'`` (nanoseconds) to Delta's microsecond timestamps, so
-    timestamps go through ``arrow_cast``. The literal is formatted from a datetime, never from
-    user text, so it needs no escaping.
-    """
-    name = quote_identifier(field.name)
+def expired_rows(field: pa.Field, cutoff: datetime) -> exp.Expr:
+    """The predicate selecting `field` values before `cutoff`, as a sqlglot AST: the quoted
+    column compared with a literal of exactly the column's type (`DATE`, or `TIMESTAMP(p)` /
+    `TIMESTAMPTZ(p)` with the precision of its Arrow unit). The literal is formatted from a
+    datetime, never from user text."""
     cutoff = cutoff.astimezone(UTC)
     if pa.types.is_date(field.type):
-        return f"{name} < DATE '{cutoff.date().isoformat()}'"
-    if pa.types.is_timestamp(field.type):
-        unit = _ARROW_UNITS[field.type.unit]
-        zone = "None" if field.type.tz is None else 'Some("UTC")'
-        stamp = cutoff.replace(tzinfo=None).isoformat(timespec="microseconds")
-        return f"{name} < arrow_cast('{stamp}', 'Timestamp({unit}, {zone})')"
-    raise ValueError(f"{field.name} is {field.type}, not a date or timestamp")
+        text, to = cutoff.date().isoformat(), exp.DataType.build("DATE")
+    elif pa.types.is_timestamp(field.type):
+        text = cutoff.replace(tzinfo=None).isoformat(timespec="microseconds")
+        kind = (
+            exp.DataType.Type.TIMESTAMP if field.type.tz is None else exp.DataType.Type.TIMESTAMPTZ
+        )
+        precision = exp.DataTypeParam(this=exp.Literal.number(_PRECISIONS[field.type.unit]))
+        to = exp.DataType(this=kind, expressions=[precision])
+    else:
+        raise ValueError(f"{field.name} is {field.type}, not a date or timestamp")
+    bound = exp.Cast(this=exp.Literal.string(text), to=to)
+    return exp.LT(this=exp.column(field.name, quoted=True), expression=bound)
+
+
+def for_delta(expression: exp.Expr) -> str:
+    """`expression` as delta-rs reads it (its `delete` predicate, its SQL queries).
+
+    delta-rs does not coerce ``TIMESTAMP '...'`` (nanoseconds) to Delta's microsecond
+    timestamps, so each timestamp literal becomes ``arrow_cast('...', 'Timestamp(<unit>,
+    <zone>)')``, of exactly the column's Arrow type (Delta keeps zoned instants in UTC).
+    """
+
+    def arrow_cast(node: exp.Expr) -> exp.Expr:
+        if not (isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal)):
+            return node
+        to = node.to
+        if not to.is_type(exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ):
+            return node
+        param = to.expressions[0].this if to.expressions else None
+        unit = _UNITS[int(param.this)] if isinstance(param, exp.Literal) else "Microsecond"
+        zone = 'Some("UTC")' if to.is_type(exp.DataType.Type.TIMESTAMPTZ) else "None"
+        arrow_type = exp.Literal.string(f"Timestamp({unit}, {zone})")
+        return exp.Anonymous(this="arrow_cast", expressions=[node.this.copy(), arrow_type])
+
+    rewritten = expression.copy().transform(arrow_cast)
+    return rewritten.sql(dialect=DELTA_DIALECT, normalize_functions=False)
+
+
+def expired_predicate(field: pa.Field, cutoff: datetime) -> str:
+    """The delta-rs predicate selecting `field` values before `cutoff` (`expired_rows`)."""
+    return for_delta(expired_rows(field, cutoff))
 
 
 def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    """`name` as a quoted SQL identifier."""
+    return exp.to_identifier(name, quoted=True).sql(dialect=DELTA_DIALECT)
 
 
 def _resolve_column(schema: pa.Schema, column: str, product_id: str) -> pa.Field:
@@ -201,11 +236,13 @@ def _resolve_column(schema: pa.Schema, column: str, product_id: str) -> pa.Field
     return field
 
 
-def _count(dt: DeltaTable, predicate: str) -> tuple[int, int]:
+def _count(dt: DeltaTable, predicate: exp.Expr) -> tuple[int, int]:
     """(all rows, rows matching `predicate`) at `dt`'s version, with the engine delete uses, so the
     count is exactly what the delete removes."""
-    query = f"select count(*) as n, count(*) filter (where {predicate}) as expired from t"
-    result = pa.table(QueryBuilder().register("t", dt).execute(query).read_all())
+    rows = exp.Count(this=exp.Star())
+    expired = exp.Filter(this=rows.copy(), expression=exp.Where(this=predicate.copy()))
+    query = exp.select(rows.as_("n"), expired.as_("expired")).from_("t")
+    result = pa.table(QueryBuilder().register("t", dt).execute(for_delta(query)).read_all())
     row = result.to_pylist()[0]
     return int(row["n"]), int(row["expired"])
 
@@ -230,29 +267,24 @@ def _delete_expired(
     return dt.version()
 
 
-def _vacuum(tables: DeltaTables, table: Path, *, hours: int, dry_run: bool) -> list[str]:
+def _vacuum(tables: DeltaTables, table: TableRef, *, hours: int, dry_run: bool) -> list[str]:
     """Files the vacuum deleted (or would delete), as paths relative to the table.
 
     delta-rs reports every tombstoned file older than the window on each vacuum, including files an
     earlier vacuum already deleted (and those as absolute paths), so the list is checked against
     what exists on disk first: only files that were there are reported.
     """
+    table = locate(table)
+    store = tables.store_of(table)
+
+    def relative(paths: list[str]) -> list[str]:
+        return [store.relative(table, path) for path in paths]
+
     planned = {
-        path: (table / path).exists()
-        for path in _relative(table, tables.vacuum(table, retention_hours=hours, dry_run=True))
+        path: store.exists(table / path)
+        for path in relative(tables.vacuum(table, retention_hours=hours, dry_run=True))
     }
     if dry_run:
         return sorted(path for path, exists in planned.items() if exists)
-    removed = _relative(table, tables.vacuum(table, retention_hours=hours))
+    removed = relative(tables.vacuum(table, retention_hours=hours))
     return sorted(path for path in set(removed) if planned.get(path, True))
-
-
-def _relative(table: Path, paths: list[str]) -> list[str]:
-    root = table.resolve()
-    out = []
-    for raw in paths:
-        path = Path(raw.removeprefix("file://"))
-        if path.is_absolute() and path.resolve().is_relative_to(root):
-            path = path.resolve().relative_to(root)
-        out.append(path.as_posix())
-    return out
