@@ -112,7 +112,7 @@ class Builds:
             if published is not None and last is not None and not reasons and not force:
                 progress(product.id, "up to date")
                 known = ws.sync.known(product.id)
-                versions = ws.catalog.versions(product.id) if known else []
+                versions = ws.catalog.versions.of(product.id) if known else []
                 return BuildResult(
                     product.id,
                     "up_to_date",
@@ -133,7 +133,7 @@ class Builds:
     ) -> BuildResult:
         ws = self.ws
         catalog = ws.catalog
-        run_id = catalog.start_run(
+        run_id = catalog.runs.start(
             product_id=product.id, spec_hash=product.spec_hash, host=HOST, pid=os.getpid()
         )
         inputs_read = {
@@ -153,9 +153,9 @@ class Builds:
             },
             now=ws.now(),
         )
-        catalog.record_quality(run_id, [_quality_record(c) for c in result.checks])
+        catalog.runs.record_quality(run_id, [_quality_record(c) for c in result.checks])
         if result.ok and result.delta_version is not None:
-            catalog.record_version(
+            catalog.versions.record(
                 product_id=product.id,
                 semver=product.spec.version,
                 spec_hash=product.spec_hash,
@@ -164,14 +164,16 @@ class Builds:
                 row_count=result.rows or 0,
                 run_id=run_id,
             )
-            catalog.set_lineage(
+            catalog.lineage.replace(
                 product.id,
                 [
                     (p.kind, inputs.describe_source(p, ws.tables, ws.mesh))
                     for p in product.spec.inputs
                 ],
             )
-            catalog.set_column_lineage(product.id, governance.column_lineage_rows(ws.mesh, product))
+            catalog.lineage.replace_columns(
+                product.id, governance.column_lineage_rows(ws.mesh, product)
+            )
             ws.sync.register([product.id])  # the catalog's status is the published one
         status = "success" if result.ok else run_status(result.error)
         ws.record(
@@ -183,7 +185,7 @@ class Builds:
             version=result.delta_version,
             waived=[f.policy for f in ws.last_findings if f.product == product.id and f.waiver],
         )
-        catalog.finish_run(
+        catalog.runs.finish(
             run_id,
             status=status,
             timings=result.timings,

@@ -57,15 +57,15 @@ class Discovery:
             ws.sync.register_new([product_id])
             ws.reconcile(product_id)
         known = ws.sync.known(product_id)
-        last = ws.catalog.last_run(product_id) if known else None
+        last = ws.catalog.runs.last(product_id) if known else None
         classes = governance.column_classes(ws.mesh, product)
         return ProductDetails(
             product=product,
             table=ws.table_of(product_id),
-            versions=ws.catalog.versions(product_id) if known else [],
+            versions=ws.catalog.versions.of(product_id) if known else [],
             last_run=last,
-            quality=ws.catalog.quality(last.id) if last is not None else [],
-            lineage=ws.catalog.lineage(product_id) if known else [],
+            quality=ws.catalog.runs.quality(last.id) if last is not None else [],
+            lineage=ws.catalog.lineage.edges(product_id) if known else [],
             columns=[
                 ColumnDetails(
                     name=c.name,
@@ -93,7 +93,7 @@ class Discovery:
                 else f"domains: {', '.join(sorted(ws.mesh.domains))}",
             )
         needle = (search or "").lower()
-        published = ws.catalog.publications()
+        published = ws.catalog.products.publications()
         rows = []
         for pid, product in sorted(ws.mesh.products.items()):
             spec = product.spec

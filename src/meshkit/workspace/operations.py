@@ -93,7 +93,7 @@ class Operations:
         lifecycle-transitions compares with the last published one)."""
         ws = self.ws
         ws.sync.register_new([product.id])
-        published = ws.catalog.versions(product.id)
+        published = ws.catalog.versions.of(product.id)
         last = published[0] if published else None
         semver = last.semver if last else product.spec.version
         spec_hash = last.spec_hash if last else product.spec_hash
@@ -102,11 +102,11 @@ class Operations:
             if last
             else [c.model_dump(mode="json") for c in product.spec.schema_.columns]
         )
-        run_id = ws.catalog.start_run(
+        run_id = ws.catalog.runs.start(
             product_id=product.id, spec_hash=spec_hash, host=HOST, pid=os.getpid()
         )
         rows = result.rows_before - result.rows_deleted
-        ws.catalog.record_version(
+        ws.catalog.versions.record(
             product_id=product.id,
             semver=semver,
             spec_hash=spec_hash,
@@ -115,6 +115,6 @@ class Operations:
             row_count=rows,
             run_id=run_id,
         )
-        ws.catalog.finish_run(
+        ws.catalog.runs.finish(
             run_id, status="success", timings={}, row_count=rows, delta_version=result.version
         )

@@ -56,14 +56,14 @@ class Recovery:
         committed but did not register, and close runs whose process is gone."""
         self._reconcile_versions(product_id)
         if self.ws.sync.known(product_id):
-            self.ws.catalog.abandon_runs(product_id, host=HOST, dead=process_is_gone)
+            self.ws.catalog.runs.abandon(product_id, host=HOST, dead=process_is_gone)
 
     def _reconcile_versions(self, product_id: str) -> None:
         ws = self.ws
         history = ws.tables.history(ws.table_of(product_id))
         if not history:
             return
-        known = {v.delta_version for v in ws.catalog.versions(product_id)}
+        known = {v.delta_version for v in ws.catalog.versions.of(product_id)}
         product = ws.mesh.products[product_id]
         for entry in history:
             run_id = entry.metadata.get("meshkit.run_id")
@@ -71,7 +71,7 @@ class Recovery:
                 continue
             rows = int(entry.metadata.get("meshkit.rows", 0))
             spec_hash = str(entry.metadata.get("meshkit.spec_hash", ""))
-            ws.catalog.import_run(
+            ws.catalog.runs.import_from_history(
                 str(run_id),
                 product_id=product_id,
                 spec_hash=spec_hash,
@@ -79,7 +79,7 @@ class Recovery:
                 delta_version=entry.version,
                 row_count=rows,
             )
-            ws.catalog.record_version(
+            ws.catalog.versions.record(
                 product_id=product_id,
                 semver=str(entry.metadata.get("meshkit.version", product.spec.version)),
                 spec_hash=spec_hash,
