@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
+from meshkit import Workspace
 from meshkit.catalog.search import matches
+
+from conftest import MakeMesh, product_spec
 
 ORDERS = {"id": "sales.orders", "description": "Every order, daily", "tags": ["Core", "pii"]}
 
@@ -31,3 +37,27 @@ def test_case_insensitive_substring_of_id_description_or_a_tag(
 
 def test_case_folding_beyond_ascii() -> None:
     assert matches("STRASSE", id="geo.straße", description="", tags=[])
+
+
+def test_the_workspace_listing_and_the_catalog_find_the_same_products(
+    make_mesh: MakeMesh, workspace_of: Callable[[Path], Workspace]
+) -> None:
+    root = make_mesh(
+        {
+            "sales": {
+                "orders": product_spec("orders", tags=["Core"]),
+                "customers": product_spec("customers", description="Who buys", tags=["pii"]),
+            },
+            "finance": {"revenue": product_spec("revenue", description="Money per Customer")},
+        }
+    )
+    ws = workspace_of(root)
+    ws.sync.register(sorted(ws.mesh.products))
+    for search in (None, "CUSTOMER", "core", "PI", "sales.", "nothing at all"):
+        listed = [row["id"] for row in ws.list_products(search=search)]
+        found = [p.id for p in ws.catalog.products.find(search=search)]
+        assert listed == found, search
+    assert [row["id"] for row in ws.list_products(search="CUSTOMER")] == [
+        "finance.revenue",
+        "sales.customers",
+    ]
