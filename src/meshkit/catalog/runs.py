@@ -67,7 +67,7 @@ class RunRepository:
         self,
         run_id: str,
         *,
-        status: str,
+        status: RunStatus,
         timings: dict[str, float],
         error: str | None = None,
         row_count: int | None = None,

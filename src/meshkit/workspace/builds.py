@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from meshkit import governance
 from meshkit.builder import inputs, planner
 from meshkit.builder.fingerprint import KEY as FINGERPRINT
 from meshkit.builder.fingerprint import Fingerprint, fingerprint, stale
-from meshkit.builder.runner import BuildResult, Progress, build_product
-from meshkit.catalog import QualityRecord
+from meshkit.builder.runner import BuildResult, BuildStatus, Progress, build_product
+from meshkit.catalog import QualityRecord, RunStatus
 from meshkit.errors import BuildError
 from meshkit.specs import Product
 from meshkit.tables.delta import Snapshot
@@ -30,6 +30,17 @@ if TYPE_CHECKING:
     from meshkit.workspace.facade import Workspace
 
 ACTOR = f"local:{os.environ.get('USER') or os.environ.get('USERNAME') or 'operator'}"
+
+ENDED: Final = frozenset(
+    {
+        *(str(s) for s in RunStatus if s.finished),
+        BuildStatus.BLOCKED.label,
+        BuildStatus.SKIPPED.label,
+        BuildStatus.UP_TO_DATE.label,
+    }
+)
+"""The progress messages that end a product's build: its run's status once it ran, else why
+it did not run (blocked by a policy, skipped, up to date)."""
 
 
 class Builds:
@@ -66,20 +77,22 @@ class Builds:
         for pid in order:
             product = ws.mesh.products[pid]
             if blocked[pid]:
-                results[pid] = BuildResult(pid, "blocked", error=policy_error(blocked[pid]))
-                progress(pid, "blocked")
+                results[pid] = BuildResult(
+                    pid, BuildStatus.BLOCKED, error=policy_error(blocked[pid])
+                )
+                progress(pid, BuildStatus.BLOCKED.label)
                 continue
             failed = [u for u in product.upstream() if u in results and not results[u].ok]
             if failed:
                 results[pid] = BuildResult(
                     pid,
-                    "skipped",
+                    BuildStatus.SKIPPED,
                     error=BuildError(
                         f"{pid}: not built because {', '.join(failed)} failed",
                         hint="fix the upstream product first; consumers keep the previous version",
                     ),
                 )
-                progress(pid, "skipped")
+                progress(pid, BuildStatus.SKIPPED.label)
                 continue
             results[pid] = self._build_one(product, progress, force=force)
         return [results[pid] for pid in order]
@@ -110,12 +123,12 @@ class Builds:
                 else ["it was never published"]
             )
             if published is not None and last is not None and not reasons and not force:
-                progress(product.id, "up to date")
+                progress(product.id, BuildStatus.UP_TO_DATE.label)
                 known = ws.sync.known(product.id)
                 versions = ws.catalog.versions.of(product.id) if known else []
                 return BuildResult(
                     product.id,
-                    "up_to_date",
+                    BuildStatus.UP_TO_DATE,
                     delta_version=published.version,
                     rows=versions[0].row_count if versions else None,
                     reasons=[f"spec, code and inputs unchanged since version {last.version}"],
@@ -175,7 +188,7 @@ class Builds:
                 product.id, governance.column_lineage_rows(ws.mesh, product)
             )
             ws.sync.register([product.id])  # the catalog's status is the published one
-        status = "success" if result.ok else run_status(result.error)
+        status = run_status(result)
         ws.record(
             ACTOR,
             "build",
@@ -193,7 +206,7 @@ class Builds:
             row_count=result.rows,
             delta_version=result.delta_version,
         )
-        progress(product.id, status)
+        progress(product.id, str(status))
         return result
 
 

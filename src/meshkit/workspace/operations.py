@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from meshkit.catalog import RunStatus
 from meshkit.errors import MeshkitError
 from meshkit.specs import Product
 from meshkit.specs.models import format_duration
@@ -116,5 +117,9 @@ class Operations:
             run_id=run_id,
         )
         ws.catalog.runs.finish(
-            run_id, status="success", timings={}, row_count=rows, delta_version=result.version
+            run_id,
+            status=RunStatus.SUCCESS,
+            timings={},
+            row_count=rows,
+            delta_version=result.version,
         )
