@@ -135,7 +135,7 @@ def test_request_approve_query_revoke_audit(
     assert revoked.json()["status"] == "revoked"
     assert client.post("/query", json=sql, headers=consumer).status_code == 403
 
-    actions = [e.action for e in ws.catalog.audit_entries()]
+    actions = [e.action for e in ws.catalog.audit.entries()]
     for action in (
         "access.requested",
         "access.approved",

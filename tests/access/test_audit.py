@@ -61,7 +61,7 @@ def fill(log: AuditLog, count: int = SIZE) -> None:
 
 
 def hash_of(catalog: Catalog, seq: int) -> str:
-    (entry,) = catalog.audit_entries(seq - 1, limit=1)
+    (entry,) = catalog.audit.entries(seq - 1, limit=1)
     return entry.hash
 
 
@@ -115,10 +115,10 @@ def test_round_trip(log: AuditLog, catalog: Catalog) -> None:
     )
     assert [e.seq for e in more] == [2, 3]
     assert more[0].prev_hash == first.hash
-    assert catalog.audit_entries() == [first, *more]
-    assert catalog.audit_entries(after_seq=1, limit=1) == [more[0]]
-    assert all(e.content_hash() == e.hash for e in catalog.audit_entries())
-    head = catalog.audit_head()
+    assert catalog.audit.entries() == [first, *more]
+    assert catalog.audit.entries(after_seq=1, limit=1) == [more[0]]
+    assert all(e.content_hash() == e.hash for e in catalog.audit.entries())
+    head = catalog.audit.head()
     assert head is not None
     assert (head.seq, head.hash, head.key_id) == (3, more[1].hash, public_key_id(log.public_key))
     assert log.verify() == audit.Verification(True, 3, 0)
@@ -140,11 +140,11 @@ def test_a_checkpoint_every_n_entries(log: AuditLog, catalog: Catalog) -> None:
     for _ in range(3):
         log.record("ana", "query")
     fill(log, 22)  # one transaction crossing two multiples of 10
-    checkpoints = catalog.audit_checkpoints()
+    checkpoints = catalog.audit.checkpoints()
     assert [c.seq for c in checkpoints] == [10, 20]
     assert [c.hash for c in checkpoints] == [hash_of(catalog, 10), hash_of(catalog, 20)]
     assert {c.key_id for c in checkpoints} == {public_key_id(log.public_key)}
-    assert [c.seq for c in catalog.audit_checkpoints(after_seq=10, up_to=20)] == [20]
+    assert [c.seq for c in catalog.audit.checkpoints(after_seq=10, up_to=20)] == [20]
     assert log.verify() == audit.Verification(True, 25, 2)
 
 
@@ -169,7 +169,7 @@ def test_concurrent_appenders_get_every_seq_once(catalog_url: str, key: Ed25519P
         thread.join()
     assert errors == []
     with Catalog(catalog_url) as catalog:
-        entries = catalog.audit_entries()
+        entries = catalog.audit.entries()
         assert [e.seq for e in entries] == list(range(1, 401))
         assert sorted(e.actor for e in entries).count("ana") == 200
         assert verify_log(catalog, key.public_key(), checkpoint_every=EVERY) == (
@@ -301,7 +301,7 @@ def test_entries_with_swapped_contents_are_named(
 ) -> None:
     """The rows keep their seqs but trade everything else, hashes included."""
     fill(log)
-    a, b = catalog.audit_entries(after_seq=16, limit=2)
+    a, b = catalog.audit.entries(after_seq=16, limit=2)
     for seq, other in ((17, b), (18, a)):
         sql(
             "UPDATE audit_log SET at = :at, actor = :actor, action = :action, "
@@ -317,7 +317,7 @@ def test_a_rewritten_stretch_with_fresh_hashes_is_caught_by_the_next_checkpoint(
 ) -> None:
     fill(log)
     prev = hash_of(catalog, 22)
-    for entry in catalog.audit_entries(after_seq=22):
+    for entry in catalog.audit.entries(after_seq=22):
         fields = {**entry.to_dict(), "at": entry.at, "prev_hash": prev}
         if entry.seq == 23:
             fields["actor"] = "mallory"

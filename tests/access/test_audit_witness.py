@@ -63,7 +63,7 @@ def test_each_append_leaves_the_signed_head_in_the_file(
     fields = json.loads(head_file.read_text())
     assert fields["kind"] == "meshkit.audit.head"
     assert (fields["seq"], fields["hash"]) == (SIZE, hash_of(catalog, SIZE))
-    head = catalog.audit_head()
+    head = catalog.audit.head()
     assert head is not None
     assert (fields["signature"], fields["key_id"]) == (head.signature, head.key_id)
     # anyone with the public key can check it, by the documented formats alone

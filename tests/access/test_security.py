@@ -306,7 +306,7 @@ def test_rows_are_capped_and_every_query_is_audited(granted: Workspace) -> None:
     assert result.truncated
     with pytest.raises(AccessDenied):
         granted.access.query(caller, "select * from read_csv('/etc/passwd')")
-    entries = [e for e in granted.catalog.audit_entries() if e.action == "query"]
+    entries = [e for e in granted.catalog.audit.entries() if e.action == "query"]
     decisions = [e.detail["decision"] for e in entries[-2:]]
     assert decisions == ["allowed", "refused"]
     assert entries[-2].detail["rows"] == 7
@@ -411,6 +411,6 @@ def test_a_query_that_breaks_the_parser_is_audited_and_refused(granted: Workspac
     for sql in ("select 'abc", "select " + "(" * 3000 + "1" + ")" * 3000):
         with pytest.raises(MeshkitError):
             granted.access.query(caller, sql)
-        last = granted.catalog.audit_entries()[-1]
+        last = granted.catalog.audit.entries()[-1]
         assert last.action == "query"
         assert last.detail["decision"] == "refused"

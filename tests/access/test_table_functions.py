@@ -114,7 +114,7 @@ def test_a_pivot_of_a_product_sees_only_the_filtered_rows(granted: Workspace) ->
 
 def test_the_audit_log_records_a_query_over_no_product(granted: Workspace) -> None:
     _rows(granted, "select * from range(4)")
-    last = granted.catalog.audit_entries()[-1]
+    last = granted.catalog.audit.entries()[-1]
     assert last.action == "query"
     assert last.subject == ""
     assert last.detail["decision"] == "allowed"
@@ -184,7 +184,7 @@ def test_an_attack_through_a_table_function_or_pivot_is_refused(
     with pytest.raises(MeshkitError) as caught:
         granted.access.query(granted.access.caller(CONSUMER), sql)
     assert "/etc" not in str(caught.value) or "not a data product" in str(caught.value)
-    last = granted.catalog.audit_entries()[-1]
+    last = granted.catalog.audit.entries()[-1]
     assert last.action == "query"
     assert last.detail["decision"] == "refused"
 

@@ -122,7 +122,7 @@ def test_a_receiver_that_is_down_is_audited_not_fatal(
             until=datetime.now(UTC) + timedelta(days=1),
         )
         assert request.status == "pending"  # the request stands
-        failures = [e for e in ws.catalog.audit_entries() if e.action == "webhook.failed"]
+        failures = [e for e in ws.catalog.audit.entries() if e.action == "webhook.failed"]
         assert failures[-1].detail["attempts"] == 3
         assert ws.verify_audit().ok
 

@@ -86,7 +86,7 @@ def _idle_within(process: psutil.Process, seconds: float, threshold: float = 10.
 
 def _query_entries(server: Server) -> list[Any]:
     with Workspace(server.root) as ws:
-        return [e for e in ws.catalog.audit_entries() if e.action == "query"]
+        return [e for e in ws.catalog.audit.entries() if e.action == "query"]
 
 
 def test_a_query_whose_client_disconnects_is_interrupted_and_the_server_goes_idle(

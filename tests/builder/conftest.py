@@ -235,12 +235,12 @@ class CrashMesh:
     def catalog_versions(self) -> dict[int, str]:
         """Delta version -> run id, as the catalog holds them (read without reconciling)."""
         with Catalog(self.catalog_url) as catalog:
-            return {v.delta_version: v.run_id for v in catalog.versions(CRASH_PRODUCT)}
+            return {v.delta_version: v.run_id for v in catalog.versions.of(CRASH_PRODUCT)}
 
     def catalog_runs(self) -> dict[str, str]:
         """Run id -> status of every run of the product in the catalog."""
         with Catalog(self.catalog_url) as catalog:
-            return {r.id: r.status for r in catalog.runs(CRASH_PRODUCT, limit=1000)}
+            return {r.id: r.status for r in catalog.runs.recent(CRASH_PRODUCT, limit=1000)}
 
 
 @pytest.fixture(scope="session")

@@ -87,7 +87,7 @@ def assert_catalog_records_the_race(
     assert loser_run not in versions.values()
     assert sorted(versions) == list(range(latest + 1))
     with Catalog(mesh.catalog_url) as catalog:
-        [loser] = [r for r in catalog.runs(PRODUCT, limit=100) if r.id == loser_run]
+        [loser] = [r for r in catalog.runs.recent(PRODUCT, limit=100) if r.id == loser_run]
     assert loser.delta_version is None
     assert loser.error is not None
     assert "this build published nothing" in loser.error

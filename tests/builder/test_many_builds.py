@@ -54,7 +54,7 @@ def test_eight_builds_at_once_record_only_real_versions(example_mesh: Path) -> N
         try:
             for pid in ws.mesh.products:
                 table = ws.table_of(pid)
-                recorded = catalog.versions(pid)
+                recorded = catalog.versions.of(pid)
                 numbers = [v.delta_version for v in recorded]
                 assert numbers == [0], (pid, numbers)  # published once, no phantom -1
                 assert commit_versions(table) == [0]
@@ -63,7 +63,7 @@ def test_eight_builds_at_once_record_only_real_versions(example_mesh: Path) -> N
                     assert commit is not None, (pid, version.delta_version)
                     assert commit.metadata["meshkit.run_id"] == version.run_id
                     assert ws.snapshot(pid, version.delta_version) is not None
-                runs = catalog.runs(pid, limit=100)
+                runs = catalog.runs.recent(pid, limit=100)
                 assert [r.status for r in runs] == ["success"], (pid, runs)
         finally:
             catalog.close()

@@ -35,14 +35,15 @@ def test_example_mesh_builds_with_a_postgres_catalog(
     with Workspace(example_mesh, catalog_url=pg_catalog_url) as ws:
         results = ws.build(upstream=["analytics.customer_revenue"])
         assert all(r.ok for r in results), [str(r.error) for r in results if not r.ok]
-        assert {p.id for p in ws.catalog.products()} == set(ws.mesh.products)
-        versions = ws.catalog.versions("analytics.customer_revenue")
+        assert {p.id for p in ws.catalog.products.find()} == set(ws.mesh.products)
+        versions = ws.catalog.versions.of("analytics.customer_revenue")
         assert (
             versions[0].row_count
             == ws.query("select count(*) as n from analytics.customer_revenue").to_pylist()[0]["n"]
         )
         edges = {
-            (e.source_kind, e.source) for e in ws.catalog.lineage("analytics.customer_revenue")
+            (e.source_kind, e.source)
+            for e in ws.catalog.lineage.edges("analytics.customer_revenue")
         }
         assert ("product", "sales.orders") in edges
     assert not (example_mesh / ".meshkit" / "catalog.db").exists(), "nothing went to SQLite"

@@ -105,9 +105,9 @@ def test_failing_check_reports_measure_threshold_and_safe_samples(
                 assert "phone" not in row
                 assert not any("Customer#" in str(v) for v in row.values())
         assert ws.snapshot("sales.orders") is None, "nothing was published"
-        runs = ws.catalog.runs("sales.orders")
+        runs = ws.catalog.runs.recent("sales.orders")
         assert runs[0].status == "blocked"
-        stored = {q.check_name: q for q in ws.catalog.quality(runs[0].id)}
+        stored = {q.check_name: q for q in ws.catalog.runs.quality(runs[0].id)}
         assert stored[outcome.name].passed is False
         assert stored[outcome.name].samples == outcome.samples
 
@@ -147,10 +147,10 @@ def test_warning_is_recorded_and_published(make_mesh: MakeMesh) -> None:
         assert not warning.passed
         assert warning.severity == "warning"
         assert ws.snapshot("sales.orders") is not None
-        run = ws.catalog.last_run("sales.orders")
+        run = ws.catalog.runs.last("sales.orders")
         assert run is not None
         assert run.status == "success"
-        assert any(not q.passed for q in ws.catalog.quality(run.id))
+        assert any(not q.passed for q in ws.catalog.runs.quality(run.id))
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,7 @@ def test_a_second_build_is_up_to_date_and_force_rebuilds(make_mesh: MakeMesh) ->
     assert set(statuses(cli(root, "build", "--json")).values()) == {"published"}
     before = versions(root)
     with Workspace(root) as ws:
-        catalog_before = {p: len(ws.catalog.versions(p)) for p in ws.mesh.products}
+        catalog_before = {p: len(ws.catalog.versions.of(p)) for p in ws.mesh.products}
 
     again = cli(root, "build", "--json")
     assert set(statuses(again).values()) == {"up_to_date"}
@@ -103,7 +103,7 @@ def test_a_second_build_is_up_to_date_and_force_rebuilds(make_mesh: MakeMesh) ->
         assert result["reasons"] == ["spec, code and inputs unchanged since version 0"]
     assert versions(root) == before
     with Workspace(root) as ws:
-        assert {p: len(ws.catalog.versions(p)) for p in ws.mesh.products} == catalog_before
+        assert {p: len(ws.catalog.versions.of(p)) for p in ws.mesh.products} == catalog_before
 
     text = cli(root, "build")
     assert text.returncode == 0, text.stderr

@@ -72,7 +72,7 @@ def test_each_build_is_a_new_version_and_old_ones_stay_readable(make_mesh: MakeM
         assert DeltaTable(str(table), version=0).count() == 1000
         assert DeltaTable(str(table)).count() == 1500
         assert ws.query("select orders from sales.totals").to_pylist() == [{"orders": 1500}]
-        versions = ws.catalog.versions("sales.orders")
+        versions = ws.catalog.versions.of("sales.orders")
         assert [(v.delta_version, v.row_count) for v in versions] == [(1, 1500), (0, 1000)]
         history = DeltaTable(str(table)).history()
         assert history[0]["meshkit.product"] == "sales.orders"
@@ -94,7 +94,7 @@ def test_failed_gate_keeps_previous_version_and_skips_downstream(make_mesh: Make
         assert ws.query("select count(*) as n from sales.orders").to_pylist() == [{"n": 1000}]
         # the staged files of the failed build are gone
         assert [p.name for p in (table / "data").iterdir()] == [
-            ws.catalog.versions("sales.orders")[0].run_id
+            ws.catalog.versions.of("sales.orders")[0].run_id
         ]
 
 
@@ -132,10 +132,10 @@ def test_lineage_and_runs_are_recorded(make_mesh: MakeMesh) -> None:
     root = two_products(make_mesh)
     with Workspace(root) as ws:
         ws.build()
-        edges = {(e.target, e.source_kind, e.source) for e in ws.catalog.lineage()}
+        edges = {(e.target, e.source_kind, e.source) for e in ws.catalog.lineage.edges()}
         assert ("sales.orders", "file", "data/orders.parquet") in edges
         assert ("sales.totals", "product", "sales.orders") in edges
-        run = ws.catalog.last_run("sales.totals")
+        run = ws.catalog.runs.last("sales.totals")
         assert run is not None
         assert run.status == "success"
         assert set(run.timings) == {"ingest", "transform", "audit", "publish"}
@@ -318,7 +318,7 @@ def test_sqlite_table_input(make_mesh: MakeMesh) -> None:
         (result,) = ws.build()
         assert result.ok, result.error
         assert result.rows == 250
-        edges = [(e.source_kind, e.source) for e in ws.catalog.lineage("customer.contacts")]
+        edges = [(e.source_kind, e.source) for e in ws.catalog.lineage.edges("customer.contacts")]
     assert edges == [("database", "sqlite:///data/crm.db/contacts")]
 
 
@@ -427,12 +427,12 @@ def test_a_new_catalog_learns_published_versions_from_the_tables(make_mesh: Make
         assert [(v.delta_version, v.run_id, v.row_count) for v in details.versions] == [
             (0, first.run_id, 1000)
         ]
-        imported = ws.catalog.runs("sales.orders")[0]
+        imported = ws.catalog.runs.recent("sales.orders")[0]
         assert imported.status == "success"
         assert "table's history" in (imported.error or "")
         (again, _) = ws.build(force=True)
         assert again.ok
-        assert [v.delta_version for v in ws.catalog.versions("sales.orders")] == [1, 0]
+        assert [v.delta_version for v in ws.catalog.versions.of("sales.orders")] == [1, 0]
 
 
 @pytest.mark.parametrize("python", [False, True])
@@ -558,8 +558,8 @@ def test_retention_apply_keeps_the_published_status(
     with Workspace(root) as ws:
         (result,) = ws.apply_retention(["sales.orders"])
         assert result.rows_deleted > 0
-        assert ws.catalog.product("sales.orders").status == "active"
-        newest = ws.catalog.versions("sales.orders")[0]
+        assert ws.catalog.products.get("sales.orders").status == "active"
+        newest = ws.catalog.versions.of("sales.orders")[0]
         assert newest.delta_version == result.version
         assert newest.semver == "1.0.0"
 

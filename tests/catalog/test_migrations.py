@@ -70,7 +70,7 @@ def test_downgrade_then_upgrade_round_trips(catalog_url: str, engine: Engine) ->
         assert set(inspect(conn).get_table_names()) == {"alembic_version"}
         assert current_revisions(conn) == set()
     with Catalog(catalog_url) as catalog:
-        assert catalog.domains() == []
+        assert catalog.products.domains() == []
     with engine.connect() as conn:
         assert current_revisions(conn) == head_revisions()
 
@@ -102,7 +102,7 @@ def test_a_catalog_at_0001_upgrades_in_place(catalog_url: str, engine: Engine) -
             )
         )
     with Catalog(catalog_url) as catalog:
-        (run,) = catalog.runs("sales.orders")
+        (run,) = catalog.runs.recent("sales.orders")
     assert run.id == "r1"
     assert run.host is None
     assert run.pid is None

@@ -252,10 +252,10 @@ def test_column_lineage_is_stored_in_the_catalog_after_a_build(gov_mesh: GovMesh
     ws.build(["customer.customers", "marketing.buyers", "marketing.filtered"])
     stored = {
         (r.column, r.source, r.classification, r.pii)
-        for r in ws.catalog.column_lineage("marketing.buyers")
+        for r in ws.catalog.lineage.columns("marketing.buyers")
     }
     assert stored == {("region", "", "internal", False), ("buyers", NAME, "internal", False)}
-    customers = {(r.column, r.pii) for r in ws.catalog.column_lineage("customer.customers")}
+    customers = {(r.column, r.pii) for r in ws.catalog.lineage.columns("customer.customers")}
     assert ("customer_name", True) in customers
 
 
@@ -316,7 +316,7 @@ def test_required_failure_blocks_build_and_skips_downstream(gov_mesh: GovMesh, c
     ws = gov_mesh.workspace()
     before = ws.snapshot("finance.ledger")
     assert before is not None
-    versions = [v.delta_version for v in ws.catalog.versions("finance.ledger")]
+    versions = [v.delta_version for v in ws.catalog.versions.of("finance.ledger")]
     gov_mesh.update_product(
         "finance.ledger",
         **ledger(transform={"query": "select id, account, -amount as amount from raw"}),
@@ -335,7 +335,7 @@ def test_required_failure_blocks_build_and_skips_downstream(gov_mesh: GovMesh, c
     after = ws.snapshot("finance.ledger")
     assert after is not None
     assert after.version == before.version
-    assert [v.delta_version for v in ws.catalog.versions("finance.ledger")] == versions
+    assert [v.delta_version for v in ws.catalog.versions.of("finance.ledger")] == versions
     assert ws.query("select sum(amount) as s from finance.ledger").to_pylist()[0]["s"] > 0
 
 
@@ -379,14 +379,14 @@ def test_non_required_failures_build_and_are_recorded(
         "finance.payments": "published",
     }
     ws = gov_mesh.workspace()
-    (stored,) = ws.catalog.policy_results("finance.ledger")
+    (stored,) = ws.catalog.policies.latest("finance.ledger")
     assert (stored.policy, stored.enforcement, stored.outcome) == (
         "pii-masking",
         enforcement,
         "failed",
     )
     assert "column 'account' is PII but has no masking rule" in stored.message
-    (passed,) = ws.catalog.policy_results("finance.payments")
+    (passed,) = ws.catalog.policies.latest("finance.payments")
     assert passed.outcome == "passed"
 
     code, out, _ = cli("policy", "check", "--mesh", gov_mesh.root, "-f", "json")
@@ -663,7 +663,7 @@ def assert_blocks_ledger_only(gov_mesh: GovMesh, rule: str, message: str) -> Non
         "finance.payments": "published",
         "sales.orders": "published",
     }
-    (stored,) = ws.catalog.policy_results("finance.ledger")
+    (stored,) = ws.catalog.policies.latest("finance.ledger")
     assert (stored.rule, stored.origin, stored.outcome) == (rule, "domain:finance", "failed")
     (violation,) = stored.violations
     file = gov_mesh.product_file("finance.ledger")
@@ -672,8 +672,8 @@ def assert_blocks_ledger_only(gov_mesh: GovMesh, rule: str, message: str) -> Non
     assert violation["file"] == str(file)
     assert violation["line"] == gov_mesh.line_of(file, r"^owner:$")  # steward is missing: owner
     assert violation["hint"] == "set owner.steward to the person accountable for this data"
-    assert ws.catalog.policy_results("finance.payments")[0].outcome == "passed"
-    assert ws.catalog.policy_results("sales.orders") == []  # a finance policy only
+    assert ws.catalog.policies.latest("finance.payments")[0].outcome == "passed"
+    assert ws.catalog.policies.latest("sales.orders") == []  # a finance policy only
 
 
 def test_rego_rule_blocks_one_product_and_passes_another(gov_mesh: GovMesh) -> None:
@@ -754,7 +754,7 @@ def test_waiver_applies_through_its_last_day_then_expires(
     assert finding.message == f"waived until 2030-01-31: {WAIVER['reason']}"
     (result,) = ws.build()
     assert result.status == "published"
-    (stored,) = ws.catalog.policy_results("sales.orders")
+    (stored,) = ws.catalog.policies.latest("sales.orders")
     assert (stored.outcome, stored.waiver) == ("waived", WAIVER)
 
     freeze_now(datetime(2030, 2, 1, 0, 0, tzinfo=UTC))
@@ -922,12 +922,12 @@ def test_results_are_stored_per_product_version_and_summarised(gov_mesh: GovMesh
 
     ws = gov_mesh.workspace()
     for pid, product in ws.mesh.products.items():
-        stored = ws.catalog.policy_results(pid)
+        stored = ws.catalog.policies.latest(pid)
         assert sorted(r.policy for r in stored) == ["naming", "ownership", "pii-masking"]
         assert {(r.semver, r.spec_hash) for r in stored} == {
             (product.spec.version, product.spec_hash)
         }
-    outcomes = {(r.policy, r.outcome) for r in ws.catalog.policy_results("finance.ledger")}
+    outcomes = {(r.policy, r.outcome) for r in ws.catalog.policies.latest("finance.ledger")}
     assert outcomes == {("naming", "failed"), ("ownership", "failed"), ("pii-masking", "failed")}
 
     code, out, _ = cli("policy", "report", "--mesh", gov_mesh.root, "--json")
@@ -955,7 +955,7 @@ def test_results_are_stored_per_product_version_and_summarised(gov_mesh: GovMesh
     assert code == 0
     ws = gov_mesh.workspace()
     product = ws.mesh.products["finance.ledger"]
-    stored = ws.catalog.policy_results("finance.ledger")
+    stored = ws.catalog.policies.latest("finance.ledger")
     assert {(r.semver, r.spec_hash, r.outcome) for r in stored} == {
         ("1.1.0", product.spec_hash, "passed")
     }
@@ -988,7 +988,7 @@ def test_example_mesh_publishes_every_product(built_example: Path, cli: Cli) -> 
     assert len(rows) == 9
     assert all(r["published"] is not None and r["last_run"] == "success" for r in rows), rows
     with Workspace(built_example) as ws:
-        stored = ws.catalog.policy_results()
+        stored = ws.catalog.policies.latest()
     assert {r.product_id for r in stored} == {r["id"] for r in rows}
     assert not [r for r in stored if r.outcome != "passed" and r.enforcement == "required"]
 
@@ -1020,7 +1020,7 @@ def test_example_rego_rule_requires_marketing_consent(example_mesh: Path, cli: C
         results = ws.build(["customer.contacts"])
         (stored,) = [
             r
-            for r in ws.catalog.policy_results("customer.contacts")
+            for r in ws.catalog.policies.latest("customer.contacts")
             if r.policy == "consent-recorded"
         ]
     assert statuses(results) == {"customer.contacts": "blocked"}

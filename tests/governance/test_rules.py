@@ -427,7 +427,7 @@ def test_lifecycle_uses_the_status_the_catalog_last_saw(gov_mesh: GovMesh) -> No
     assert finding.outcome == Outcome.PASSED
     (result,) = ws.build()
     assert result.status == "published"
-    assert ws.catalog.product("sales.orders").status == "deprecated"
+    assert ws.catalog.products.get("sales.orders").status == "deprecated"
 
 
 def test_lifecycle_transitions_are_a_parameter(gov_mesh: GovMesh) -> None:
@@ -470,7 +470,7 @@ def test_a_refused_transition_stays_refused_on_the_next_run(gov_mesh: GovMesh) -
             ws.check_policies()
         (result,) = ws.build()
         assert result.status == "blocked"
-        assert ws.catalog.product("sales.orders").status == "active"
+        assert ws.catalog.products.get("sales.orders").status == "active"
 
 
 # ----------------------------------------------------------------------- source ownership

@@ -113,7 +113,7 @@ class AuditLog:
     def record_many(self, drafts: Iterable[AuditDraft]) -> list[AuditEntryRecord]:
         """Append entries in one transaction: all of them get consecutive seqs, or none; then,
         once committed, the new head goes to the head file (if any)."""
-        records = self.catalog.append_audit(
+        records = self.catalog.audit.append(
             list(drafts), self._signer, checkpoint_every=self.checkpoint_every
         )
         if records and self.head_file is not None:
@@ -155,7 +155,7 @@ class AuditLog:
         return _also(result, first_bad, message, head_file=path, witnessed=head.seq)
 
     def _hash_at(self, seq: int) -> str | None:
-        entries = self.catalog.audit_entries(seq - 1, limit=1)
+        entries = self.catalog.audit.entries(seq - 1, limit=1)
         return entries[0].hash if entries and entries[0].seq == seq else None
 
     def export(self, stream: TextIO, after_seq: int = 0) -> int:
@@ -284,7 +284,7 @@ class _CatalogSource:
         after, size, head_read = self.start, PAGE_SIZE, False
         while True:
             try:
-                page = self._catalog.audit_entries(after, size)
+                page = self._catalog.audit.entries(after, size)
             except UnreadableAuditEntry as exc:
                 if size > 1:  # read the rows before the bad one, one by one, then fail there
                     size = 1
@@ -296,14 +296,14 @@ class _CatalogSource:
                 # Appends write entries and head in one transaction, so a head read after the
                 # last page covers every entry read; if it is further on, appends landed in the
                 # meantime: read those too.
-                self._head = self._catalog.audit_head()
+                self._head = self._catalog.audit.head()
                 if self._head is None or self._head.seq <= after:
                     return
                 head_read = True
                 continue
             head_read = False
             last = page[-1].seq
-            checkpoints = {c.seq: c for c in self._catalog.audit_checkpoints(after, last)}
+            checkpoints = {c.seq: c for c in self._catalog.audit.checkpoints(after, last)}
             for entry in page:
                 yield entry, checkpoints.get(entry.seq)
             after = last
@@ -312,10 +312,10 @@ class _CatalogSource:
         # An append that committed after the last page was read brings a checkpoint beyond it,
         # but also that checkpoint's entry (one transaction): only a checkpoint whose entry is
         # gone shows a cut; otherwise the log just grew while it was read.
-        found = self._catalog.audit_checkpoints(seq)
+        found = self._catalog.audit.checkpoints(seq)
         if found:
             try:
-                entry = self._catalog.audit_entries(found[0].seq - 1, limit=1)
+                entry = self._catalog.audit.entries(found[0].seq - 1, limit=1)
             except UnreadableAuditEntry:
                 return found
             if entry and entry[0].seq == found[0].seq:

@@ -104,16 +104,16 @@ class AccessControl:
 
     def list_tokens(self, by: Caller) -> list[TokenRecord]:
         if by.trusted or by.admin:
-            return self.catalog.tokens()
-        return self.catalog.tokens(principal=by.name)
+            return self.catalog.tokens.find()
+        return self.catalog.tokens.find(principal=by.name)
 
     def revoke_token(self, token_id: str, *, by: Caller) -> TokenRecord:
-        existing = self.catalog.token(token_id)
+        existing = self.catalog.tokens.get(token_id)
         if existing is None or not (by.trusted or by.admin or existing.principal == by.name):
             raise NotFoundError(
                 f"no token {token_id!r}", hint="`meshkit token list` shows the tokens"
             )
-        record = self.catalog.revoke_token(token_id, self.now())
+        record = self.catalog.tokens.revoke(token_id, self.now())
         self.record(by.name, "token.revoke", token_id, principal=record.principal)
         return record
 
@@ -199,10 +199,10 @@ class AccessControl:
             reason=None,
             created_at=now,
         )
-        self.catalog.add_request(record)
+        self.catalog.access_requests.add(record)
         self._changed(caller.name, "requested", record)
         if self._auto_approves(product, resolve(self.mesh, consumer), columns):
-            record = self.catalog.decide_request(
+            record = self.catalog.access_requests.decide(
                 record.id,
                 status="approved",
                 by="auto-approve",
@@ -234,8 +234,8 @@ class AccessControl:
     def pending(self, caller: Caller) -> list[RequestRecord]:
         """Requests the caller may decide (its domains' products), and its own."""
         owned = {p.id for p in self.mesh.products.values() if self._decides(caller, p)}
-        mine = self.catalog.access_requests(consumer=caller.name, statuses=OPEN)
-        theirs = self.catalog.access_requests(products=owned, statuses=OPEN) if owned else []
+        mine = self.catalog.access_requests.find(consumer=caller.name, statuses=OPEN)
+        theirs = self.catalog.access_requests.find(products=owned, statuses=OPEN) if owned else []
         seen = {r.id: r for r in [*theirs, *mine]}
         return sorted(seen.values(), key=lambda r: (r.created_at, r.id))
 
@@ -253,7 +253,7 @@ class AccessControl:
         now = self.now()
         return [
             r
-            for r in self.catalog.access_requests(consumer=caller.name, statuses=ACTIVE)
+            for r in self.catalog.access_requests.find(consumer=caller.name, statuses=ACTIVE)
             if r.ends_at > now
         ]
 
@@ -268,7 +268,7 @@ class AccessControl:
         expected: Sequence[str],
         reason: str | None,
     ) -> RequestRecord:
-        existing = self.catalog.access_request(request_id)
+        existing = self.catalog.access_requests.get(request_id)
         product = self.mesh.products.get(existing.product_id) if existing is not None else None
         if existing is None or product is None or not self._decides(caller, product):
             # another domain's request looks exactly like a missing one
@@ -276,7 +276,7 @@ class AccessControl:
                 f"no access request {request_id!r} that you may decide",
                 hint="only owners of the product's domain decide its requests",
             )
-        record = self.catalog.decide_request(
+        record = self.catalog.access_requests.decide(
             request_id,
             status=status,
             by=caller.name,
@@ -316,7 +316,7 @@ class AccessControl:
         now = self.now()
         return [
             r
-            for r in self.catalog.access_requests(
+            for r in self.catalog.access_requests.find(
                 products=[product_id], consumer=consumer, statuses=ACTIVE
             )
             if r.ends_at > now

@@ -59,7 +59,7 @@ def create(
         expires_at=now + ttl,
         revoked_at=None,
     )
-    catalog.add_token(record)
+    catalog.tokens.add(record)
     return record, f"{PREFIX}{token_id}_{secret}"
 
 
@@ -69,7 +69,7 @@ def authenticate(catalog: Catalog, mesh: Mesh, token: str | None, now: datetime)
     if not token or not token.startswith(PREFIX):
         raise AuthError(_INVALID, hint=_HINT)
     token_id, _, secret = token.removeprefix(PREFIX).partition("_")
-    record = catalog.token(token_id) if token_id and secret else None
+    record = catalog.tokens.get(token_id) if token_id and secret else None
     if (
         record is None
         or not hmac.compare_digest(record.secret_hash, _hash(secret))

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 import sqlglot
@@ -27,14 +28,47 @@ from meshkit.tables.delta import DeltaTables, Snapshot, row_count, staged_schema
 from meshkit.tables.local import local_path
 from meshkit.tables.store import Location
 
-Status = Literal["published", "up_to_date", "failed", "blocked", "skipped", "conflict"]
 Progress = Callable[[str, str], None]  # (product id, what is happening)
+
+
+class BuildStatus(StrEnum):
+    """How a product's build ended. The values are what JSON, the CLI and the API show."""
+
+    PUBLISHED = "published"
+    UP_TO_DATE = "up_to_date"
+    """Spec, code and inputs unchanged since its newest version: nothing was published."""
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    """A required policy or its quality gate refused it: nothing was published."""
+    SKIPPED = "skipped"
+    """An upstream product failed, so it was not built."""
+    CONFLICT = "conflict"
+    """Another build committed first: nothing was published."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether consumers see the product's current data (published now or before)."""
+        return self in (BuildStatus.PUBLISHED, BuildStatus.UP_TO_DATE)
+
+    @property
+    def label(self) -> str:
+        """As a progress line says it: ``up to date``."""
+        return self.value.replace("_", " ")
+
+    @classmethod
+    def of_error(cls, error: MeshkitError) -> BuildStatus:
+        """The status of a build that raised ``error``."""
+        if isinstance(error, ConflictError):
+            return cls.CONFLICT
+        if isinstance(error, QualityGateError):
+            return cls.BLOCKED
+        return cls.FAILED
 
 
 @dataclass
 class BuildResult:
     product_id: str
-    status: Status
+    status: BuildStatus
     run_id: str | None = None
     delta_version: int | None = None
     rows: int | None = None
@@ -47,12 +81,12 @@ class BuildResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("published", "up_to_date")
+        return self.status.ok
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "product": self.product_id,
-            "status": self.status,
+            "status": str(self.status),
             "run_id": self.run_id,
             "delta_version": self.delta_version,
             "rows": self.rows,
@@ -179,7 +213,7 @@ def build_product(
     """Run the whole write-audit-publish path for one product. Never leaves a partial version."""
     run_id = run_id or uuid.uuid4().hex
     timer = _Timer()
-    result = BuildResult(product.id, "failed", run_id=run_id, timings=timer.timings)
+    result = BuildResult(product.id, BuildStatus.FAILED, run_id=run_id, timings=timer.timings)
     table = tables.location(product.id, product.spec.output.table)
     current = tables.snapshot(table)
     read_version = current.version if current is not None else None
@@ -253,22 +287,16 @@ def build_product(
                 description=product.spec.description,
                 files=staged_files,  # exactly what the audit read
             )
-        result.status = "published"
+        result.status = BuildStatus.PUBLISHED
     except OSError as err:  # the warehouse folder cannot be written, a disk is full...
         result.error = BuildError(
             f"{product.id}: {err.strerror or err} ({err.filename or 'the warehouse'})",
             hint="check that the warehouse folder exists and is writable, and the disk has room",
         )
-        result.status = "failed"
+        result.status = BuildStatus.FAILED
     except MeshkitError as err:
         result.error = err
-        result.status = (
-            "conflict"
-            if isinstance(err, ConflictError)
-            else "blocked"
-            if isinstance(err, QualityGateError)
-            else "failed"
-        )
+        result.status = BuildStatus.of_error(err)
     finally:
         session.close()
         scratch_dir.cleanup()

@@ -1,9 +1,12 @@
 """The catalog: meshkit's metadata database (domains, products, versions, runs, quality, lineage,
-policy results).
+policy results, tokens, access requests, the audit log).
 
-Only ``Catalog`` and the record classes are public; models and migrations are internal.
+``Catalog`` composes one repository per entity over one ``Backend``; see ``facade.py``. Only
+``Catalog``, the record classes, the values handed to batch writes and ``RunStatus`` are
+public, and ``meshkit.catalog.search`` (the product search); models and migrations are not.
 """
 
+from meshkit.catalog.facade import Catalog
 from meshkit.catalog.records import (
     ColumnLineageRecord,
     DomainRecord,
@@ -12,10 +15,10 @@ from meshkit.catalog.records import (
     ProductRecord,
     QualityRecord,
     RunRecord,
+    RunStatus,
     VersionRecord,
 )
 from meshkit.catalog.rows import PolicyEvaluation, ProductRow
-from meshkit.catalog.store import Catalog
 
 __all__ = [
     "Catalog",
@@ -28,5 +31,6 @@ __all__ = [
     "ProductRow",
     "QualityRecord",
     "RunRecord",
+    "RunStatus",
     "VersionRecord",
 ]

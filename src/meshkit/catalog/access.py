@@ -1,17 +1,18 @@
-"""Catalog records of access control: API tokens and access requests (grants)."""
+"""The catalog's records of access control: API tokens (``catalog.tokens``) and access
+requests, whose approved, unexpired ones are the grants (``catalog.access_requests``)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from meshkit.catalog.access_models import AccessRequest, Token
+from meshkit.catalog.backend import Backend
+from meshkit.catalog.mapping import RecordMap, values_of
 from meshkit.catalog.records import _Record
 from meshkit.errors import ConflictError, NotFoundError
 
@@ -50,32 +51,36 @@ class RequestRecord(_Record):
     created_at: datetime
 
 
-class AccessRecords:
-    """Mixed into Catalog: it provides `_session`."""
+TOKEN: RecordMap[TokenRecord] = RecordMap(TokenRecord)
+REQUEST: RecordMap[RequestRecord] = RecordMap(RequestRecord)
 
-    def _session(self, *, write: bool = False) -> AbstractContextManager[Session]:
-        raise NotImplementedError  # pragma: no cover - Catalog implements it
 
-    # -- tokens --------------------------------------------------------------------------
+class TokenRepository:
+    """``catalog.tokens``: API tokens, found by id or by principal, revoked in place."""
 
-    def add_token(self, record: TokenRecord) -> None:
-        with self._session(write=True) as s:
-            s.add(Token(**_fields(record)))
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
-    def token(self, token_id: str) -> TokenRecord | None:
-        with self._session() as s:
+    def add(self, record: TokenRecord) -> None:
+        with self._backend.session(write=True) as s:
+            s.add(Token(**values_of(record)))
+
+    def get(self, token_id: str) -> TokenRecord | None:
+        with self._backend.session() as s:
             row = s.get(Token, token_id)
-            return None if row is None else _token(row)
+            return None if row is None else TOKEN(row)
 
-    def tokens(self, principal: str | None = None) -> list[TokenRecord]:
-        with self._session() as s:
+    def find(self, *, principal: str | None = None) -> list[TokenRecord]:
+        """Tokens in the order they were created, of one principal or of all."""
+        with self._backend.session() as s:
             query = select(Token).order_by(Token.created_at, Token.id)
             if principal is not None:
                 query = query.where(Token.principal == principal)
-            return [_token(row) for row in s.scalars(query)]
+            return [TOKEN(row) for row in s.scalars(query)]
 
-    def revoke_token(self, token_id: str, at: datetime) -> TokenRecord:
-        with self._session(write=True) as s:
+    def revoke(self, token_id: str, at: datetime) -> TokenRecord:
+        """Revoke the token (once: revoking again keeps the first time)."""
+        with self._backend.session(write=True) as s:
             row = s.get(Token, token_id)
             if row is None:
                 raise NotFoundError(
@@ -83,27 +88,33 @@ class AccessRecords:
                 )
             if row.revoked_at is None:
                 row.revoked_at = at
-            return _token(row)
+            return TOKEN(row)
 
-    # -- access requests -----------------------------------------------------------------
 
-    def add_request(self, record: RequestRecord) -> None:
-        with self._session(write=True) as s:
-            s.add(AccessRequest(**_fields(record)))
+class AccessRequestRepository:
+    """``catalog.access_requests``: consumers' requests for products and their decisions."""
 
-    def access_request(self, request_id: str) -> RequestRecord | None:
-        with self._session() as s:
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def add(self, record: RequestRecord) -> None:
+        with self._backend.session(write=True) as s:
+            s.add(AccessRequest(**values_of(record)))
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        with self._backend.session() as s:
             row = s.get(AccessRequest, request_id)
-            return None if row is None else _request(row)
+            return None if row is None else REQUEST(row)
 
-    def access_requests(
+    def find(
         self,
         *,
         products: Collection[str] | None = None,
         consumer: str | None = None,
         statuses: Collection[str] | None = None,
     ) -> list[RequestRecord]:
-        with self._session() as s:
+        """Requests in the order they were made, filtered by product, consumer and status."""
+        with self._backend.session() as s:
             query = select(AccessRequest).order_by(AccessRequest.created_at, AccessRequest.id)
             if products is not None:
                 query = query.where(AccessRequest.product_id.in_(list(products)))
@@ -111,9 +122,9 @@ class AccessRecords:
                 query = query.where(AccessRequest.consumer == consumer)
             if statuses is not None:
                 query = query.where(AccessRequest.status.in_(list(statuses)))
-            return [_request(row) for row in s.scalars(query)]
+            return [REQUEST(row) for row in s.scalars(query)]
 
-    def decide_request(
+    def decide(
         self,
         request_id: str,
         *,
@@ -126,7 +137,7 @@ class AccessRecords:
     ) -> RequestRecord:
         """Move a request to `status` if it is in one of the `expected` states: a compare-and-set,
         so two owners deciding at once cannot both win."""
-        with self._session(write=True) as s:
+        with self._backend.session(write=True) as s:
             changed = s.execute(
                 update(AccessRequest)
                 .where(AccessRequest.id == request_id, AccessRequest.status.in_(list(expected)))
@@ -147,19 +158,4 @@ class AccessRecords:
                     hint="list requests again to see their current state",
                 )
             s.refresh(row)
-            return _request(row)
-
-
-def _fields(record: TokenRecord | RequestRecord) -> dict[str, Any]:
-    """A record's values by name: its model has a column of the same name for each."""
-    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-
-
-def _token(row: Token) -> TokenRecord:
-    return TokenRecord(**{f.name: getattr(row, f.name) for f in dataclasses.fields(TokenRecord)})
-
-
-def _request(row: AccessRequest) -> RequestRecord:
-    return RequestRecord(
-        **{f.name: getattr(row, f.name) for f in dataclasses.fields(RequestRecord)}
-    )
+            return REQUEST(row)

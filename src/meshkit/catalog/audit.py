@@ -17,7 +17,7 @@ Formats, so that a party without meshkit can re-verify an export (all JSON is ca
   "key_id"})``; head statement: ``canonical({"kind": "meshkit.audit.head", "seq", "hash",
   "key_id"})``. The signer signs those bytes; signatures are stored in hex.
 
-Signing keys are not this module's business: ``append_audit`` takes any ``AuditSigner``
+Signing keys are not this module's business: ``AuditRepository.append`` takes any ``AuditSigner``
 (``meshkit.access.audit`` provides the Ed25519 one).
 """
 
@@ -27,15 +27,15 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meshkit.catalog.audit_models import AuditCheckpoint, AuditEntry, AuditHead
+from meshkit.catalog.backend import Backend, dialect_insert
+from meshkit.catalog.mapping import RecordMap
 from meshkit.catalog.models import Base, utcnow
 from meshkit.catalog.records import _Record, jsonable
 from meshkit.errors import CatalogError
@@ -206,16 +206,19 @@ class UnreadableAuditEntry(CatalogError):
         self.column = column
 
 
-# -- the mixin ---------------------------------------------------------------------------------
+# -- the repository ----------------------------------------------------------------------------
+
+CHECKPOINT: RecordMap[AuditCheckpointRecord] = RecordMap(AuditCheckpointRecord)
+HEAD: RecordMap[AuditHeadRecord] = RecordMap(AuditHeadRecord)
 
 
-class AuditRecords:
-    """Mixed into Catalog: it provides `_session`."""
+class AuditRepository:
+    """``catalog.audit``: the append-only log, its checkpoints and its head."""
 
-    def _session(self, *, write: bool = False) -> AbstractContextManager[Session]:
-        raise NotImplementedError  # pragma: no cover - Catalog implements it
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
-    def append_audit(
+    def append(
         self, entries: Sequence[AuditDraft], signer: AuditSigner, *, checkpoint_every: int = 100
     ) -> list[AuditEntryRecord]:
         """Append ``entries`` in one transaction: seqs follow the head's, a signed checkpoint
@@ -229,7 +232,7 @@ class AuditRecords:
             raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
         if not entries:
             return []
-        with self._session(write=True) as s:
+        with self._backend.session(write=True) as s:
             seq, prev = _lock_head(s)
             now = utcnow()  # after the lock, so times follow seqs
             records: list[AuditEntryRecord] = []
@@ -275,7 +278,7 @@ class AuditRecords:
             )
         return records
 
-    def audit_entries(self, after_seq: int = 0, limit: int | None = None) -> list[AuditEntryRecord]:
+    def entries(self, after_seq: int = 0, limit: int | None = None) -> list[AuditEntryRecord]:
         """Entries with seq above ``after_seq``, in seq order; page with the last seq read.
 
         Raises ``UnreadableAuditEntry`` naming the first row whose values cannot be decoded.
@@ -285,12 +288,12 @@ class AuditRecords:
             query = query.limit(limit)
         try:
             # Plain rows, not ORM objects: verification reads every entry of the log.
-            with self._session() as s:
+            with self._backend.session() as s:
                 return [AuditEntryRecord(*row) for row in s.execute(query)]
         except ValueError:  # a DATETIME or JSON column holding something else
             raise self._unreadable(after_seq, limit) from None
 
-    def audit_checkpoints(
+    def checkpoints(
         self, after_seq: int = 0, up_to: int | None = None
     ) -> list[AuditCheckpointRecord]:
         """Checkpoints with ``after_seq < seq <= up_to``, in seq order."""
@@ -301,23 +304,20 @@ class AuditRecords:
         )
         if up_to is not None:
             query = query.where(AuditCheckpoint.seq <= up_to)
-        with self._session() as s:
-            return [
-                AuditCheckpointRecord(c.seq, c.hash, c.signature, c.key_id, c.at)
-                for c in s.scalars(query)
-            ]
+        with self._backend.session() as s:
+            return [CHECKPOINT(c) for c in s.scalars(query)]
 
-    def audit_head(self) -> AuditHeadRecord | None:
+    def head(self) -> AuditHeadRecord | None:
         """The signed head, or None if nothing was ever appended (or someone deleted it)."""
-        with self._session() as s:
+        with self._backend.session() as s:
             head = s.get(AuditHead, _HEAD_ID)
             if head is None:
                 return None
-            return AuditHeadRecord(head.seq, head.hash, head.signature, head.key_id)
+            return HEAD(head)
 
     def _unreadable(self, after_seq: int, limit: int | None) -> UnreadableAuditEntry:
         """Find which row of a page failed to decode, reading it column by column."""
-        with self._session() as s:
+        with self._backend.session() as s:
             query = (
                 select(AuditEntry.seq).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq)
             )
@@ -346,8 +346,7 @@ def _lock_head(s: Session) -> tuple[int, str]:
         # Two first appenders may race here: DO NOTHING makes the second wait for the first's
         # commit (PostgreSQL) and then lock the row it created.
         values = {"id": _HEAD_ID, "seq": 0, "hash": GENESIS_HASH, "signature": "", "key_id": ""}
-        dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-        s.execute(dialect.insert(AuditHead).values(values).on_conflict_do_nothing())
+        s.execute(dialect_insert(s, AuditHead).values(values).on_conflict_do_nothing())
         created = s.execute(_LOCK_HEAD).one()
         return created.seq, created.hash
     return head.seq, head.hash

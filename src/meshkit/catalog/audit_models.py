@@ -2,7 +2,7 @@
 
 They live apart from ``models.py`` because the audit log is one concept with its own rules
 (rows are only ever appended, never updated), but they share ``Base`` so one metadata, and so
-one migration test, covers the whole catalog. ``audit.py`` imports this module, and ``store.py``
+one migration test, covers the whole catalog. ``audit.py`` imports this module, and ``facade.py``
 imports ``audit.py``: opening a catalog is enough to register these tables.
 """
 

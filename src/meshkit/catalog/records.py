@@ -13,7 +13,7 @@ import numbers
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import PurePath
 from typing import Any
 from uuid import UUID
@@ -26,10 +26,10 @@ def jsonable(value: Any) -> Any:
     decimals, numpy scalars and the odd NaN; storing them as-is would fail on one backend or
     the other (PostgreSQL rejects NaN, SQLite's JSON encoder rejects ``Decimal``).
     """
+    if isinstance(value, Enum):  # before str: a StrEnum becomes its plain value
+        return jsonable(value.value)
     if value is None or isinstance(value, bool | str):
         return value
-    if isinstance(value, Enum):
-        return jsonable(value.value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, Decimal):
@@ -113,11 +113,29 @@ class VersionRecord(_Record):
     published_at: datetime
 
 
+class RunStatus(StrEnum):
+    """Where a run stands: ``running`` until its build ends, then how it ended. The values are
+    what the catalog stores and what JSON, the CLI and the API show."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    """It published a version (or found one it had published before its process died)."""
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    """Its quality gate refused the staged data: nothing was published."""
+    CONFLICT = "conflict"
+    """Another build committed first: nothing was published."""
+
+    @property
+    def finished(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
 @dataclasses.dataclass(frozen=True)
 class RunRecord(_Record):
     id: str
     product_id: str
-    status: str
+    status: RunStatus
     started_at: datetime
     finished_at: datetime | None
     timings: dict[str, float]

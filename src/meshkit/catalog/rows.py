@@ -9,7 +9,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ProductRow:
-    """A product's catalog row, as `Catalog.upsert_products` registers it."""
+    """A product's catalog row, as `catalog.products.upsert` registers it."""
 
     id: str
     domain: str
@@ -26,7 +26,7 @@ class ProductRow:
 @dataclass(frozen=True)
 class PolicyEvaluation:
     """One product version's policy results (`Finding.to_dict()` shapes), as
-    `Catalog.record_policy_results` stores them."""
+    `catalog.policies.record` stores them."""
 
     product_id: str
     semver: str

@@ -29,6 +29,7 @@ from meshkit.cli.options import JsonOption, MeshOption, ServerOption, TokenOptio
 from meshkit.errors import MeshkitError, PolicyError, SpecError
 from meshkit.specs.models import parse_duration
 from meshkit.workspace import Workspace
+from meshkit.workspace.builds import ENDED as _RUN_ENDED
 
 app = typer.Typer(
     name="meshkit",
@@ -201,9 +202,6 @@ def _build_with_progress(
     if not quiet:
         render.policy_warnings(ws.last_findings)
     return results
-
-
-_RUN_ENDED = ("success", "failed", "blocked", "conflict", "skipped", "up to date")
 
 
 def _run_build(

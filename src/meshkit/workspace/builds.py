@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from meshkit import governance
 from meshkit.builder import inputs, planner
 from meshkit.builder.fingerprint import KEY as FINGERPRINT
 from meshkit.builder.fingerprint import Fingerprint, fingerprint, stale
-from meshkit.builder.runner import BuildResult, Progress, build_product
-from meshkit.catalog import QualityRecord
+from meshkit.builder.runner import BuildResult, BuildStatus, Progress, build_product
+from meshkit.catalog import QualityRecord, RunStatus
 from meshkit.errors import BuildError
 from meshkit.events import Kind
 from meshkit.events.subscribers import ProgressLines
@@ -32,12 +32,23 @@ if TYPE_CHECKING:
     from meshkit.workspace.facade import Workspace
 
 OUTCOMES = {
-    "success": Kind.BUILD_PUBLISHED,
-    "failed": Kind.BUILD_FAILED,
-    "blocked": Kind.BUILD_BLOCKED,
-    "conflict": Kind.BUILD_CONFLICT,
+    RunStatus.SUCCESS: Kind.BUILD_PUBLISHED,
+    RunStatus.FAILED: Kind.BUILD_FAILED,
+    RunStatus.BLOCKED: Kind.BUILD_BLOCKED,
+    RunStatus.CONFLICT: Kind.BUILD_CONFLICT,
 }
 ACTOR = f"local:{os.environ.get('USER') or os.environ.get('USERNAME') or 'operator'}"
+
+ENDED: Final = frozenset(
+    {
+        *(str(s) for s in RunStatus if s.finished),
+        BuildStatus.BLOCKED.label,
+        BuildStatus.SKIPPED.label,
+        BuildStatus.UP_TO_DATE.label,
+    }
+)
+"""The progress messages that end a product's build: its run's status once it ran, else why
+it did not run (blocked by a policy, skipped, up to date)."""
 
 
 class Builds:
@@ -78,7 +89,9 @@ class Builds:
         for pid in order:
             product = ws.mesh.products[pid]
             if blocked[pid]:
-                results[pid] = BuildResult(pid, "blocked", error=policy_error(blocked[pid]))
+                results[pid] = BuildResult(
+                    pid, BuildStatus.BLOCKED, error=policy_error(blocked[pid])
+                )
                 policies = sorted({f.policy for f in blocked[pid]})
                 emit(Kind.BUILD_BLOCKED, pid, ACTOR, policies=policies)
                 continue
@@ -86,7 +99,7 @@ class Builds:
             if failed:
                 results[pid] = BuildResult(
                     pid,
-                    "skipped",
+                    BuildStatus.SKIPPED,
                     error=BuildError(
                         f"{pid}: not built because {', '.join(failed)} failed",
                         hint="fix the upstream product first; consumers keep the previous version",
@@ -126,10 +139,10 @@ class Builds:
             if published is not None and last is not None and not reasons and not force:
                 ws.events(Kind.BUILD_UP_TO_DATE, product.id, ACTOR, version=published.version)
                 known = ws.sync.known(product.id)
-                versions = ws.catalog.versions(product.id) if known else []
+                versions = ws.catalog.versions.of(product.id) if known else []
                 return BuildResult(
                     product.id,
-                    "up_to_date",
+                    BuildStatus.UP_TO_DATE,
                     delta_version=published.version,
                     rows=versions[0].row_count if versions else None,
                     reasons=[f"spec, code and inputs unchanged since version {last.version}"],
@@ -146,7 +159,7 @@ class Builds:
     ) -> BuildResult:
         ws, emit = self.ws, self.ws.events
         catalog = ws.catalog
-        run_id = catalog.start_run(
+        run_id = catalog.runs.start(
             product_id=product.id, spec_hash=product.spec_hash, host=HOST, pid=os.getpid()
         )
         emit(Kind.BUILD_STARTED, product.id, ACTOR, run=run_id)
@@ -171,11 +184,11 @@ class Builds:
             },
             now=ws.now(),
         )
-        catalog.record_quality(run_id, [_quality_record(c) for c in result.checks])
+        catalog.runs.record_quality(run_id, [_quality_record(c) for c in result.checks])
         for check in result.checks:
             emit(Kind.QUALITY_RESULT, product.id, ACTOR, run=run_id, **_quality_detail(check))
         if result.ok and result.delta_version is not None:
-            catalog.record_version(
+            catalog.versions.record(
                 product_id=product.id,
                 semver=product.spec.version,
                 spec_hash=product.spec_hash,
@@ -184,17 +197,19 @@ class Builds:
                 row_count=result.rows or 0,
                 run_id=run_id,
             )
-            catalog.set_lineage(
+            catalog.lineage.replace(
                 product.id,
                 [
                     (p.kind, inputs.describe_source(p, ws.tables, ws.mesh))
                     for p in product.spec.inputs
                 ],
             )
-            catalog.set_column_lineage(product.id, governance.column_lineage_rows(ws.mesh, product))
+            catalog.lineage.replace_columns(
+                product.id, governance.column_lineage_rows(ws.mesh, product)
+            )
             ws.sync.register([product.id])  # the catalog's status is the published one
-        status = "success" if result.ok else run_status(result.error)
-        catalog.finish_run(
+        status = run_status(result)
+        catalog.runs.finish(
             run_id,
             status=status,
             timings=result.timings,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from meshkit import governance
 from meshkit.access import masking
 from meshkit.catalog import QualityRecord
+from meshkit.catalog import search as product_search
 from meshkit.errors import NotFoundError
 from meshkit.specs import Product
 from meshkit.specs.yamlpos import did_you_mean
@@ -57,15 +58,15 @@ class Discovery:
             ws.sync.register_new([product_id])
             ws.reconcile(product_id)
         known = ws.sync.known(product_id)
-        last = ws.catalog.last_run(product_id) if known else None
+        last = ws.catalog.runs.last(product_id) if known else None
         classes = governance.column_classes(ws.mesh, product)
         return ProductDetails(
             product=product,
             table=ws.table_of(product_id),
-            versions=ws.catalog.versions(product_id) if known else [],
+            versions=ws.catalog.versions.of(product_id) if known else [],
             last_run=last,
-            quality=ws.catalog.quality(last.id) if last is not None else [],
-            lineage=ws.catalog.lineage(product_id) if known else [],
+            quality=ws.catalog.runs.quality(last.id) if last is not None else [],
+            lineage=ws.catalog.lineage.edges(product_id) if known else [],
             columns=[
                 ColumnDetails(
                     name=c.name,
@@ -82,7 +83,9 @@ class Discovery:
     def list_products(
         self, *, domain: str | None = None, search: str | None = None
     ) -> list[dict[str, Any]]:
-        """Products from the specs, joined with what the catalog knows of their publication."""
+        """Products from the specs, joined with what the catalog knows of their publication;
+        `search` is the catalog's product search (`meshkit.catalog.search`) over the specs'
+        ids, descriptions and tags."""
         ws = self.ws
         if domain is not None and domain not in ws.mesh.domains:
             guess = did_you_mean(domain, sorted(ws.mesh.domains))
@@ -92,15 +95,15 @@ class Discovery:
                 if guess
                 else f"domains: {', '.join(sorted(ws.mesh.domains))}",
             )
-        needle = (search or "").lower()
-        published = ws.catalog.publications()
+        published = ws.catalog.products.publications()
         rows = []
         for pid, product in sorted(ws.mesh.products.items()):
             spec = product.spec
             if domain is not None and product.domain != domain:
                 continue
-            haystack = " ".join([pid, spec.description, *spec.tags]).lower()
-            if needle and needle not in haystack:
+            if not product_search.matches(
+                search, id=pid, description=spec.description, tags=spec.tags
+            ):
                 continue
             newest, last = published.get(pid, (None, None))
             rows.append(

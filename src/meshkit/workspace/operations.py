@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from meshkit.catalog import RunStatus
 from meshkit.errors import MeshkitError
 from meshkit.specs import Product
 from meshkit.specs.models import format_duration
@@ -95,7 +96,7 @@ class Operations:
         version = result.version
         assert version is not None  # only a delete that committed is recorded
         ws.sync.register_new([product.id])
-        published = ws.catalog.versions(product.id)
+        published = ws.catalog.versions.of(product.id)
         last = published[0] if published else None
         semver = last.semver if last else product.spec.version
         spec_hash = last.spec_hash if last else product.spec_hash
@@ -104,11 +105,11 @@ class Operations:
             if last
             else [c.model_dump(mode="json") for c in product.spec.schema_.columns]
         )
-        run_id = ws.catalog.start_run(
+        run_id = ws.catalog.runs.start(
             product_id=product.id, spec_hash=spec_hash, host=HOST, pid=os.getpid()
         )
         rows = result.rows_before - result.rows_deleted
-        ws.catalog.record_version(
+        ws.catalog.versions.record(
             product_id=product.id,
             semver=semver,
             spec_hash=spec_hash,
@@ -117,6 +118,10 @@ class Operations:
             row_count=rows,
             run_id=run_id,
         )
-        ws.catalog.finish_run(
-            run_id, status="success", timings={}, row_count=rows, delta_version=version
+        ws.catalog.runs.finish(
+            run_id,
+            status=RunStatus.SUCCESS,
+            timings={},
+            row_count=rows,
+            delta_version=version,
         )

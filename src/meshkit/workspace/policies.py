@@ -43,7 +43,7 @@ class Policies:
         for pid in products:
             ws.product(pid)
         ids = list(products) or sorted(ws.mesh.products)
-        previous = {p.id: p.status for p in ws.catalog.products()}
+        previous = {p.id: p.status for p in ws.catalog.products.find()}
         findings = self.evaluate_in(ws.mesh, ids, previous)
         for f in findings:
             ws.events(
@@ -59,7 +59,7 @@ class Policies:
             by_product: dict[str, list[dict[str, Any]]] = {pid: [] for pid in ids}
             for f in findings:
                 by_product[f.product].append(f.to_dict())
-            ws.catalog.record_policy_results(
+            ws.catalog.policies.record(
                 [
                     PolicyEvaluation(
                         product_id=pid,
@@ -79,7 +79,7 @@ class Policies:
         """The findings of `ids` in `mesh` (which may be one `validate` loaded leniently)."""
         ws = self.ws
         if previous is None:
-            previous = {p.id: p.status for p in ws.catalog.products()}
+            previous = {p.id: p.status for p in ws.catalog.products.find()}
         lineage.open_store(ws.root / ".meshkit" / "lineage-memo.json")
         try:
             return governance.evaluate(mesh, ids, now=ws.now(), previous_status=previous)
@@ -89,7 +89,7 @@ class Policies:
     def report(self) -> dict[str, Any]:
         """Compliance per domain and per policy, from the latest stored evaluation of each
         product."""
-        return reports.compliance(self.ws.catalog.policy_results())
+        return reports.compliance(self.ws.catalog.policies.latest())
 
 
 def policy_error(findings: Sequence[Finding]) -> PolicyError:

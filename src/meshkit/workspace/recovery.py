@@ -3,18 +3,21 @@
 A build commits its Delta version before the catalog records it, so a process killed in
 between leaves a version the catalog does not know and a run that never finishes.
 `Recovery.reconcile` records the first from the table's own log and closes the second once
-its process is gone (`process_is_gone`). `run_status` is the one mapping from a build's
-error to the status of its run.
+its process is gone (`process_is_gone`). `run_status` is the one mapping from how a build
+ended (`BuildStatus`) to the status of its run (`RunStatus`).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
 
-from meshkit.errors import ConflictError, MeshkitError, QualityGateError
+from meshkit.builder.runner import BuildResult, BuildStatus
+from meshkit.catalog import RunStatus
 
 if TYPE_CHECKING:
     from meshkit.workspace.facade import Workspace
@@ -37,14 +40,25 @@ def process_is_gone(pid: int) -> bool:
     return state == "Z"
 
 
-def run_status(error: MeshkitError | None) -> str:
-    """The status of a run whose build did not publish: its gate refused the data, another
-    build's commit won the race, or it failed."""
-    if isinstance(error, QualityGateError):
-        return "blocked"
-    if isinstance(error, ConflictError):
-        return "conflict"
-    return "failed"
+_RUN_STATUS: Final[Mapping[BuildStatus, RunStatus]] = MappingProxyType(
+    {
+        BuildStatus.PUBLISHED: RunStatus.SUCCESS,
+        BuildStatus.UP_TO_DATE: RunStatus.SUCCESS,
+        BuildStatus.BLOCKED: RunStatus.BLOCKED,
+        BuildStatus.CONFLICT: RunStatus.CONFLICT,
+        BuildStatus.FAILED: RunStatus.FAILED,
+    }
+)
+
+
+def run_status(result: BuildResult) -> RunStatus:
+    """The status a build's run finishes with: a success if it published, else why not (its
+    gate refused the data, another build's commit won the race, or it failed). A skipped
+    build never started a run, so it has none."""
+    try:
+        return _RUN_STATUS[result.status]
+    except KeyError:
+        raise ValueError(f"a {result.status} build of {result.product_id} has no run") from None
 
 
 class Recovery:
@@ -56,14 +70,14 @@ class Recovery:
         committed but did not register, and close runs whose process is gone."""
         self._reconcile_versions(product_id)
         if self.ws.sync.known(product_id):
-            self.ws.catalog.abandon_runs(product_id, host=HOST, dead=process_is_gone)
+            self.ws.catalog.runs.abandon(product_id, host=HOST, dead=process_is_gone)
 
     def _reconcile_versions(self, product_id: str) -> None:
         ws = self.ws
         history = ws.tables.history(ws.table_of(product_id))
         if not history:
             return
-        known = {v.delta_version for v in ws.catalog.versions(product_id)}
+        known = {v.delta_version for v in ws.catalog.versions.of(product_id)}
         product = ws.mesh.products[product_id]
         for entry in history:
             run_id = entry.metadata.get("meshkit.run_id")
@@ -71,7 +85,7 @@ class Recovery:
                 continue
             rows = int(entry.metadata.get("meshkit.rows", 0))
             spec_hash = str(entry.metadata.get("meshkit.spec_hash", ""))
-            ws.catalog.import_run(
+            ws.catalog.runs.import_from_history(
                 str(run_id),
                 product_id=product_id,
                 spec_hash=spec_hash,
@@ -79,7 +93,7 @@ class Recovery:
                 delta_version=entry.version,
                 row_count=rows,
             )
-            ws.catalog.record_version(
+            ws.catalog.versions.record(
                 product_id=product_id,
                 semver=str(entry.metadata.get("meshkit.version", product.spec.version)),
                 spec_hash=spec_hash,

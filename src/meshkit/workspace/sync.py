@@ -24,7 +24,7 @@ class CatalogSync:
     def known(self, product_id: str) -> bool:
         """Whether the catalog has a row for this product."""
         try:
-            self.ws.catalog.product(product_id)
+            self.ws.catalog.products.get(product_id)
         except NotFoundError:
             return False
         return True
@@ -32,14 +32,14 @@ class CatalogSync:
     def register_new(self, product_ids: Iterable[str], *, known: set[str] | None = None) -> None:
         """Add the products the catalog does not know yet."""
         if known is None:
-            known = {p.id for p in self.ws.catalog.products()}
+            known = {p.id for p in self.ws.catalog.products.find()}
         self.register([pid for pid in product_ids if pid not in known])
 
     def register(self, product_ids: Iterable[str]) -> None:
         """Write the domains' rows and these products' rows as their specs say now."""
         mesh, catalog = self.ws.mesh, self.ws.catalog
         for domain in mesh.domains.values():
-            catalog.upsert_domain(
+            catalog.products.upsert_domain(
                 name=domain.name,
                 description=domain.spec.description,
                 type=str(domain.spec.type),
@@ -63,4 +63,4 @@ class CatalogSync:
                     spec_hash=p.spec_hash,
                 )
             )
-        catalog.upsert_products(rows)
+        catalog.products.upsert(rows)
