@@ -393,7 +393,7 @@ def test_composite_key_with_nulls_counts_only_complete_keys(
 def test_integer_keys_use_a_bitmap_when_dense(tmp_path: Path, key_sql: str, bitmap: bool) -> None:
     from meshkit.engines.base import Source
     from meshkit.specs.mesh import Product
-    from meshkit.specs.models import DataProductSpec
+    from meshkit.specs.product import DataProductSpec
 
     data = tmp_path / "keys.parquet"
     # 30000 keys, 20 repeated once more, and 50 with a NULL part (never duplicates)

@@ -23,20 +23,18 @@ from sqlglot import exp
 from meshkit.builder import footers
 from meshkit.builder.footers import FooterStats
 from meshkit.engines.base import Session
-from meshkit.specs.mesh import Product
-from meshkit.specs.models import (
+from meshkit.specs.checks import (
     AcceptedValuesCheck,
-    Classification,
     FreshnessCheck,
     NullFractionCheck,
     PatternCheck,
     RangeCheck,
     RowCountCheck,
-    Severity,
     SqlCheck,
     UniqueCheck,
-    format_duration,
 )
+from meshkit.specs.mesh import Product
+from meshkit.specs.models import Classification, Severity, format_duration
 
 STAGED = "__staged"
 THIS = "this"

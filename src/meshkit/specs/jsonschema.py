@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshkit.errors import MeshkitError
-from meshkit.specs.models import SPEC_KINDS
+from meshkit.specs.kinds import SPEC_KINDS
 from meshkit.specs.yamlpos import did_you_mean
 
 

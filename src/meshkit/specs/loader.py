@@ -9,9 +9,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from meshkit.errors import Problem, SpecError
+from meshkit.specs.kinds import DomainSpec, MeshSpec
 from meshkit.specs.mesh import Domain, Mesh, Product
-from meshkit.specs.models import API_VERSION, DataProductSpec, DomainSpec, MeshSpec
+from meshkit.specs.models import API_VERSION
 from meshkit.specs.problems import problems_from
+from meshkit.specs.product import DataProductSpec
 from meshkit.specs.yamlpos import (
     YamlMap,
     YamlSyntaxError,
