@@ -7,6 +7,7 @@ the limit, like a built-in check; `quality:` lists accept it, with the same loca
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,3 +208,67 @@ def test_a_dialect_without_a_class_is_an_error(make_mesh: MakeMesh) -> None:
             quality.run_checks(ws.mesh.products["shop.orders"], session, now=NOW)
         session.close()
     assert "duckdb" in str(caught.value.hint)
+
+
+PLUGIN = '''"""A check plugin: `even` says every value of a column is even."""
+
+from typing import Literal
+
+from sqlglot import exp
+
+from meshkit.builder.quality import RowCheck, col, register
+from meshkit.specs.checks import CheckSpec
+
+
+class EvenSpec(CheckSpec):
+    type: Literal["even"]
+    column: str
+
+
+@register(EvenSpec)
+class Even(RowCheck[EvenSpec]):
+    def failing_rows(self) -> exp.Expr:
+        remainder = exp.Mod(this=col(self.spec.column), expression=exp.convert(2))
+        return exp.NEQ(this=exp.paren(remainder), expression=exp.convert(0))
+
+    def failures(self) -> str:
+        return f"odd value(s) of {self.spec.column}"
+'''
+
+
+@pytest.fixture
+def even_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Install a distribution declaring the entry point `even` in `meshkit.checks`."""
+    site = tmp_path / "site-packages"
+    dist_info = site / "meshkit_even_check-0.1.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: meshkit-even-check\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (dist_info / "entry_points.txt").write_text(
+        "[meshkit.checks]\neven = meshkit_even_check\n", encoding="utf-8"
+    )
+    (site / "meshkit_even_check.py").write_text(PLUGIN, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    yield
+    quality.unregister("even")
+    sys.modules.pop("meshkit_even_check", None)
+
+
+@pytest.mark.usefixtures("even_plugin")
+def test_an_installed_plugin_registers_its_check_type(make_mesh: MakeMesh) -> None:
+    root = amounts_mesh(make_mesh, [{"type": "even", "column": "id"}])
+    assert "even" not in check_types(), "nothing is imported before the mesh is loaded"
+    with Workspace(root) as ws:
+        (result,) = ws.build()
+    assert result.status == "blocked"
+    failed = next(c for c in result.checks if c.type == "even")
+    assert (failed.name, failed.measured, failed.message) == (
+        "even:id",
+        500,
+        "500 odd value(s) of id",
+    )
+    assert failed.samples, "the odd ids are sampled"
+    assert all(row["id"] % 2 == 1 for row in failed.samples)
+    items = json_schemas("DataProduct")["DataProduct"]["properties"]["quality"]["items"]
+    assert "even" in items["discriminator"]["mapping"]

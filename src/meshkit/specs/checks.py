@@ -7,10 +7,19 @@ registered, so an unknown type (with the types that exist and "did you mean"), a
 bad value gets the same located error for a type from outside meshkit as for a built-in one, and
 `meshkit schema` describes them all. What a check measures and how it is judged is the builder's
 part (`meshkit.builder.quality`, whose `register` registers a type here too).
+
+An installed package adds check types through the entry point group `meshkit.checks`: each
+entry point names a module (or an object in one) whose import registers them, e.g.
+
+    [project.entry-points."meshkit.checks"]
+    at_most = "acme_checks.at_most"
+
+`load_plugins()` imports them; the loader calls it before it reads any spec.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import threading
 import types
 import typing
@@ -113,6 +122,25 @@ def _rebuild_field(model: type[BaseModel], field: str) -> None:
     annotation: Any = types.GenericAlias(list, (quality_check(),))
     model.model_fields[field].annotation = annotation
     model.model_rebuild(force=True)
+
+
+ENTRY_POINT_GROUP = "meshkit.checks"
+
+
+def load_plugins() -> None:
+    """Import every installed check plugin (entry points `meshkit.checks`), which registers
+    its check types; a module already imported is not imported again."""
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except MeshkitError:
+            raise
+        except Exception as err:
+            raise MeshkitError(
+                f"check plugin '{entry.name}' ({entry.value}) cannot be loaded: "
+                f"{type(err).__name__}: {err}",
+                hint=f"fix or uninstall the package declaring it in [{ENTRY_POINT_GROUP}]",
+            ) from err
 
 
 def _where(model: type[CheckSpec]) -> str:
