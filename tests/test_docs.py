@@ -31,14 +31,11 @@ from meshkit.governance.findings import Outcome
 from meshkit.governance.reports import JSON_SCHEMA
 from meshkit.governance.rules import RULES
 from meshkit.specs import load_mesh
-from meshkit.specs.models import (
-    SPEC_KINDS,
-    DataProductSpec,
-    PolicySpec,
-    QualityCheck,
-    Waiver,
-    normalize_type,
-)
+from meshkit.specs.checks import quality_check
+from meshkit.specs.kinds import SPEC_KINDS
+from meshkit.specs.models import normalize_type
+from meshkit.specs.policies import PolicySpec, Waiver
+from meshkit.specs.product import DataProductSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -168,6 +165,7 @@ def choices(annotation: Any) -> list[str]:
     return out
 
 
+QualityCheck = quality_check()  # the registered check types: the built-in ones, at import
 CHECK_MODELS: list[type[BaseModel]] = _models(QualityCheck)
 COMMON_CHECK_KEYS = set.intersection(*(set(m.model_fields) for m in CHECK_MODELS))
 

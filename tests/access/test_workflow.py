@@ -22,7 +22,7 @@ from meshkit.access import webhooks
 from meshkit.access.identity import LOCAL
 from meshkit.api import create_app
 from meshkit.errors import AccessDenied, AuthError
-from meshkit.specs.models import Webhook
+from meshkit.specs.access import Webhook
 from meshkit.workspace import Workspace
 
 from conftest import copy_mesh

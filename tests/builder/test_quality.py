@@ -31,6 +31,8 @@ copy (
 ) to '{path}' (format parquet)
 """
 
+NOW = datetime(2026, 1, 1, tzinfo=UTC)  # the clock of the gate runs below (freshness)
+
 COLUMNS = [
     {"name": "id", "type": "bigint", "primary_key": True},
     {"name": "customer_name", "type": "varchar", "pii": True},
@@ -204,11 +206,11 @@ def test_freshness_uses_the_clock(make_mesh: MakeMesh, monkeypatch: pytest.Monke
     check = {"type": "freshness", "column": "order_date", "max_age": "30d"}
     root = orders_mesh(make_mesh, [check])
     newest = datetime(1997, 9, 26, tzinfo=UTC)  # 1995-01-01 + 999 days
-    with Workspace(root) as ws:
-        monkeypatch.setattr(quality, "now", lambda: newest + timedelta(days=10))
+    with Workspace(root) as ws:  # the Workspace's clock is the one checks judge by
+        monkeypatch.setattr(Workspace, "now", lambda self: newest + timedelta(days=10))
         (fresh,) = ws.build()
         assert fresh.ok, fresh.error
-        monkeypatch.setattr(quality, "now", lambda: newest + timedelta(days=31))
+        monkeypatch.setattr(Workspace, "now", lambda self: newest + timedelta(days=31))
         (stale,) = ws.build(force=True)  # the clock is not an input: nothing else changed
     assert stale.status == "blocked"
     check_result = next(c for c in stale.checks if c.type == "freshness")
@@ -250,7 +252,7 @@ def test_builtin_checks_scan_the_data_once(make_mesh: MakeMesh) -> None:
                 name=quality.STAGED, reader="parquet", paths=[str(root / "data" / "orders.parquet")]
             )
         )
-        rows, results = quality.run_checks(product, session)
+        rows, results = quality.run_checks(product, session, now=NOW)
         session.close()
     assert rows == 20000
     assert len(results) == 2 + 1 + len(checks)  # not_null x2, primary key, declared checks
@@ -283,7 +285,7 @@ def test_footer_statistics_answer_checks_without_a_scan(make_mesh: MakeMesh) -> 
     with Workspace(root) as ws:
         product = ws.mesh.products["sales.orders"]
         session, files = staged_session(root)
-        rows, results = quality.run_checks(product, session, files=files)
+        rows, results = quality.run_checks(product, session, files=files, now=NOW)
         session.close()
     assert rows == 20000
     assert all(r.passed for r in results), [r.message for r in results if not r.passed]
@@ -296,7 +298,9 @@ def test_stats_that_cannot_prove_a_range_fall_back_to_an_exact_count(make_mesh: 
     root = orders_mesh(make_mesh, [{"type": "range", "column": "amount", "max": 400}])
     with Workspace(root) as ws:
         session, files = staged_session(root)
-        _, results = quality.run_checks(ws.mesh.products["sales.orders"], session, files=files)
+        _, results = quality.run_checks(
+            ws.mesh.products["sales.orders"], session, files=files, now=NOW
+        )
         session.close()
     failed = next(r for r in results if r.type == "range")
     (expected,) = duckdb.sql(f"select count(*) from '{files[0]}' where amount > 400").fetchall()
@@ -322,7 +326,9 @@ def test_plain_custom_checks_join_the_single_scan(make_mesh: MakeMesh) -> None:
     root = orders_mesh(make_mesh, checks)
     with Workspace(root) as ws:
         session, files = staged_session(root)
-        _, results = quality.run_checks(ws.mesh.products["sales.orders"], session, files=files)
+        _, results = quality.run_checks(
+            ws.mesh.products["sales.orders"], session, files=files, now=NOW
+        )
         session.close()
     assert all(r.passed for r in results)
     assert len(session.queries) == 1
@@ -346,7 +352,9 @@ def test_composite_key_duplicates_are_counted_exactly(make_mesh: MakeMesh) -> No
     root = orders_mesh(make_mesh, [{"type": "unique", "columns": ["status", "customer_name"]}])
     with Workspace(root) as ws:
         session, files = staged_session(root)
-        _, results = quality.run_checks(ws.mesh.products["sales.orders"], session, files=files)
+        _, results = quality.run_checks(
+            ws.mesh.products["sales.orders"], session, files=files, now=NOW
+        )
         session.close()
     unique = next(r for r in results if r.type == "unique" and r.name.startswith("unique"))
     (expected,) = duckdb.sql(
@@ -393,7 +401,7 @@ def test_composite_key_with_nulls_counts_only_complete_keys(
 def test_integer_keys_use_a_bitmap_when_dense(tmp_path: Path, key_sql: str, bitmap: bool) -> None:
     from meshkit.engines.base import Source
     from meshkit.specs.mesh import Product
-    from meshkit.specs.models import DataProductSpec
+    from meshkit.specs.product import DataProductSpec
 
     data = tmp_path / "keys.parquet"
     # 30000 keys, 20 repeated once more, and 50 with a NULL part (never duplicates)
@@ -413,7 +421,7 @@ def test_integer_keys_use_a_bitmap_when_dense(tmp_path: Path, key_sql: str, bitm
     product = Product(file=tmp_path / "dataproduct.yaml", raw=None, spec=spec, domain="d")  # type: ignore[arg-type]
     session = CountingSession()
     session.register(Source(name=quality.STAGED, reader="parquet", paths=[str(data)]))
-    _, (result,) = quality.run_checks(product, session, files=[str(data)])
+    _, (result,) = quality.run_checks(product, session, files=[str(data)], now=NOW)
     session.close()
     assert result.measured == 20
     assert not result.passed

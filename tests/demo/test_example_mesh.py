@@ -20,19 +20,17 @@ from meshkit.demo import copy_tree, example_mesh_path, mesh_template_path
 from meshkit.demo.tpch import generate
 from meshkit.errors import MeshkitError
 from meshkit.specs import Mesh, Product, load_mesh
-from meshkit.specs.models import (
+from meshkit.specs.checks import (
     AcceptedValuesCheck,
     FreshnessCheck,
-    Lifecycle,
     NullFractionCheck,
     PatternCheck,
     RangeCheck,
     RowCountCheck,
-    Severity,
     SqlCheck,
     UniqueCheck,
-    normalize_type,
 )
+from meshkit.specs.models import Lifecycle, Severity, normalize_type
 from meshkit.specs.validate import infer_format
 from meshkit.specs.yamlpos import read_yaml
 

@@ -20,7 +20,7 @@ from meshkit import governance
 from meshkit.errors import PolicyError, SpecError
 from meshkit.governance.findings import Outcome
 from meshkit.governance.reports import JSON_SCHEMA
-from meshkit.specs.models import Enforcement
+from meshkit.specs.policies import Enforcement
 from meshkit.tables.local import local_path
 from meshkit.workspace import Workspace
 

@@ -17,7 +17,8 @@ from meshkit.governance.lineage import (
 )
 from meshkit.specs.loader import load_mesh
 from meshkit.specs.mesh import Product
-from meshkit.specs.models import Classification, DataProductSpec
+from meshkit.specs.models import Classification
+from meshkit.specs.product import DataProductSpec
 
 from conftest import product_spec
 

@@ -29,7 +29,7 @@ from meshkit.governance.reports import (
     to_sarif,
     write_report,
 )
-from meshkit.specs.models import Enforcement
+from meshkit.specs.policies import Enforcement
 
 SCHEMAS = Path(__file__).parent / "schemas"
 NOW = datetime(2025, 6, 1, 12, 30, 5, tzinfo=UTC)

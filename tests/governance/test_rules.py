@@ -15,7 +15,7 @@ import pytest
 from meshkit.errors import PolicyError, SpecError
 from meshkit.governance import rules
 from meshkit.governance.findings import Finding, Outcome
-from meshkit.specs.models import Enforcement
+from meshkit.specs.policies import Enforcement
 
 from conftest import product_spec
 

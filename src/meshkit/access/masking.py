@@ -25,9 +25,11 @@ from sqlglot import exp
 from meshkit.access.identity import Caller, level
 from meshkit.errors import AccessDenied
 from meshkit.governance.lineage import ColumnClass
+from meshkit.specs.access import Masking
 from meshkit.specs.access_checks import filter_faults, mask_faults, parse_expression
 from meshkit.specs.mesh import Product
-from meshkit.specs.models import Classification, Column, Masking
+from meshkit.specs.models import Classification
+from meshkit.specs.product import Column
 
 DIALECT = "duckdb"
 REDACTED = "***"

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from meshkit.specs.models import Webhook
+from meshkit.specs.access import Webhook
 
 ATTEMPTS = 3
 BACKOFF_S = (0.2, 0.5)  # waits between attempts

@@ -23,8 +23,8 @@ from meshkit.builder.quality import THIS
 from meshkit.builder.runner import transform_query
 from meshkit.engines.base import Engine, Session, Source
 from meshkit.errors import MeshkitError, Problem, excerpt
+from meshkit.specs.checks import SqlCheck
 from meshkit.specs.mesh import Mesh, Product
-from meshkit.specs.models import SqlCheck
 from meshkit.specs.validate import duckdb_parse, line_column
 
 

@@ -43,7 +43,7 @@ from sqlalchemy.exc import ArgumentError
 
 from meshkit.builder import inputs
 from meshkit.specs.mesh import Mesh, Product
-from meshkit.specs.models import InputPort
+from meshkit.specs.product import InputPort
 
 KEY = "meshkit.fingerprint"
 """The commit metadata key that holds a build's fingerprint (JSON text)."""

@@ -11,7 +11,7 @@ from sqlalchemy.exc import ArgumentError
 from meshkit.engines.base import Source
 from meshkit.errors import InputError
 from meshkit.specs.mesh import Mesh, Product
-from meshkit.specs.models import InputPort
+from meshkit.specs.product import InputPort
 from meshkit.specs.validate import infer_format
 from meshkit.tables.delta import DeltaTables, Snapshot, list_files
 from meshkit.urls import mask_url

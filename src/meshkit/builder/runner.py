@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from meshkit.builder import contract, inputs, quality
+from meshkit.builder import contract, inputs
 from meshkit.builder.quality import STAGED, THIS, CheckResult, run_checks
 from meshkit.engines.base import Engine, Session, Source
 from meshkit.engines.sql import DIALECT, project
@@ -254,7 +254,8 @@ def build_product(
             session.register(
                 Source(name=THIS, reader="parquet", paths=staged_files, columns=columns)
             )
-            rows, checks = run_checks(product, session, files=staged_files)
+            clock = now or datetime.now(UTC)
+            rows, checks = run_checks(product, session, files=staged_files, now=clock)
             result.rows, result.checks = rows, checks
         blocking = [c for c in checks if c.blocking]
         if blocking:
@@ -326,7 +327,7 @@ def retention_predicate(product: Product, *, now: datetime | None = None) -> exp
         return None
     column = product.spec.schema_.column(retention.column)
     assert column is not None  # validated when the spec loaded
-    cutoff = (now or quality.now()) - retention.period
+    cutoff = (now or datetime.now(UTC)) - retention.period
     sql_type = exp.DataType.build(column.type, dialect=DIALECT)
     if sql_type.this == exp.DataType.Type.DATE:
         bound = exp.cast(exp.Literal.string(cutoff.date().isoformat()), sql_type)

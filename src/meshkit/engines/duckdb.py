@@ -51,6 +51,8 @@ class DuckDBEngine:
 
 
 class DuckDBSession:
+    dialect = "duckdb"
+
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from meshkit.access import webhooks
 from meshkit.events.stream import Event, EventStream, Kind
-from meshkit.specs.models import Webhook
+from meshkit.specs.access import Webhook
 
 BUILD_OUTCOMES = {
     Kind.BUILD_PUBLISHED: "success",

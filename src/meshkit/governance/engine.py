@@ -22,7 +22,7 @@ from meshkit.governance.document import downstream_index, product_document
 from meshkit.governance.findings import RANK, Finding, Outcome, Violation
 from meshkit.governance.lineage import ColumnClass, propagate
 from meshkit.specs.mesh import Located, Mesh, Product
-from meshkit.specs.models import PolicySpec
+from meshkit.specs.policies import PolicySpec
 from meshkit.specs.yamlpos import did_you_mean
 
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from meshkit.specs.models import Enforcement
+from meshkit.specs.policies import Enforcement
 
 RANK = {Enforcement.OPTIONAL: 0, Enforcement.RECOMMENDED: 1, Enforcement.REQUIRED: 2}
 

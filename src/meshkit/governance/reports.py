@@ -31,7 +31,7 @@ from urllib.parse import quote
 from meshkit.catalog.records import PolicyRecord
 from meshkit.governance.findings import Finding, Outcome, Violation
 from meshkit.specs.loader import PRODUCT_FILE
-from meshkit.specs.models import Enforcement
+from meshkit.specs.policies import Enforcement
 
 ReportFormat = Literal["json", "junit", "sarif"]
 FORMATS: tuple[str, ...] = get_args(ReportFormat)

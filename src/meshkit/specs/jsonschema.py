@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from meshkit.errors import MeshkitError
-from meshkit.specs.models import SPEC_KINDS
+from meshkit.specs.checks import load_plugins
+from meshkit.specs.kinds import SPEC_KINDS
 from meshkit.specs.yamlpos import did_you_mean
 
 
 def json_schemas(kind: str | None = None) -> dict[str, dict[str, Any]]:
-    """`{kind: schema}` for one kind (case-insensitive) or all of them."""
+    """`{kind: schema}` for one kind (case-insensitive) or all of them, describing every
+    check type installed (plugins included)."""
+    load_plugins()
     kinds = dict(SPEC_KINDS)
     if kind is not None:
         match = next((k for k in kinds if k.lower() == kind.lower()), None)

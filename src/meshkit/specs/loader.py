@@ -9,9 +9,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from meshkit.errors import Problem, SpecError
+from meshkit.specs.checks import load_plugins
+from meshkit.specs.kinds import DomainSpec, MeshSpec
 from meshkit.specs.mesh import Domain, Mesh, Product
-from meshkit.specs.models import API_VERSION, DataProductSpec, DomainSpec, MeshSpec
+from meshkit.specs.models import API_VERSION
 from meshkit.specs.problems import problems_from
+from meshkit.specs.product import DataProductSpec
 from meshkit.specs.yamlpos import (
     YamlMap,
     YamlSyntaxError,
@@ -200,6 +203,7 @@ def load_mesh(root: Path) -> Mesh:
 def load_specs(root: Path) -> LoadedSpecs:
     """Load every spec under `root` and check what can be checked, never raising for a
     problem in the specs: `meshkit validate` reports them all at once."""
+    load_plugins()  # installed check types, before any `quality:` list is read
     root = root.resolve()
     problems: list[Problem] = []
     mesh_file = root / MESH_FILE

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from meshkit.errors import Problem
-from meshkit.specs.models import Classification, Column, DataProductSpec, DomainSpec, MeshSpec
+from meshkit.specs.kinds import DomainSpec, MeshSpec
+from meshkit.specs.models import Classification
+from meshkit.specs.product import Column, DataProductSpec
 from meshkit.specs.yamlpos import Loc, YamlMap, dotted, position, to_plain
 
 

@@ -16,9 +16,10 @@ from sqlglot import exp
 
 from meshkit.errors import Problem
 from meshkit.specs.access_checks import access_problems
+from meshkit.specs.checks import FreshnessCheck, PatternCheck, SqlCheck
 from meshkit.specs.cron import cron_problem
 from meshkit.specs.mesh import Mesh, Product
-from meshkit.specs.models import FileFormat, PatternCheck, SqlCheck
+from meshkit.specs.product import FileFormat
 from meshkit.specs.yamlpos import did_you_mean
 
 _FORMATS: dict[str, FileFormat] = {
@@ -130,7 +131,7 @@ def _check_product(mesh: Mesh, product: Product, unloaded: Collection[str]) -> I
         if isinstance(check, SqlCheck):
             yield from _check_sql_check(product, check, i)
         if (
-            check.type == "freshness"
+            isinstance(check, FreshnessCheck)
             and isinstance(column, str)
             and column.lower() in columns
             and not columns[column.lower()].type.upper().startswith(_TEMPORAL)
