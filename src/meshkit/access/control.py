@@ -20,7 +20,14 @@ from meshkit.access.identity import PRODUCT_PREFIX, Caller, level, resolve
 from meshkit.access.query import Cancel, Source, run, view_sql
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import RequestRecord, TokenRecord
-from meshkit.errors import AccessDenied, Hint, MeshkitError, NotFoundError
+from meshkit.errors import (
+    AccessDenied,
+    ListProducts,
+    MeshkitError,
+    NotFoundError,
+    RequestAccess,
+    ShowVersions,
+)
 from meshkit.governance.engine import column_classes
 from meshkit.specs.mesh import Mesh, Product
 from meshkit.specs.models import Classification
@@ -133,10 +140,7 @@ class AccessControl:
         if product is None or not self.visible(caller, product):
             raise AccessDenied(
                 f"no access to {product_id!r}, or no such product",
-                hint=Hint(
-                    cli="`meshkit products` lists the products",
-                    api="GET /products lists the products you can see",
-                ),
+                hint=ListProducts(),
             )
         return product
 
@@ -399,12 +403,7 @@ class AccessControl:
             if not grants:
                 raise AccessDenied(
                     f"you have no grant on {pid}",
-                    hint=Hint(
-                        cli=f"ask its owners: meshkit access request {pid} --as <you> "
-                        "--purpose '...' --until YYYY-MM-DD (add --server URL --token T "
-                        "for a meshkit server)",
-                        api=f"request access: POST /access/requests with product {pid}",
-                    ),
+                    hint=RequestAccess(product=pid),
                 )
             if all(g.columns is not None for g in grants):
                 granted = sorted({c for g in grants for c in g.columns or []})
@@ -417,10 +416,7 @@ class AccessControl:
         except NotFoundError as err:  # its message names the warehouse path: not for consumers
             raise NotFoundError(
                 f"{pid} has no version {version} (never published, or vacuumed)",
-                hint=Hint(
-                    cli=f"`meshkit show {pid}` lists its versions",
-                    api=f"GET /products/{pid}/versions lists the versions",
-                ),
+                hint=ShowVersions(product=pid),
             ) from err
         if snapshot is None:
             raise NotFoundError(
@@ -460,10 +456,7 @@ class AccessControl:
         if latest is not None and version > latest.version:
             raise NotFoundError(
                 f"{pid} has no version {version}: its latest version is {latest.version}",
-                hint=Hint(
-                    cli=f"`meshkit show {pid}` lists its versions",
-                    api=f"GET /products/{pid}/versions lists the versions",
-                ),
+                hint=ShowVersions(product=pid),
             )
 
     def _version_at(self, pid: str, as_of: datetime) -> int:

@@ -22,7 +22,7 @@ from sqlglot import exp
 
 from meshkit.access.masking import ProductView
 from meshkit.engines.sql import create_view, empty_relation, table_function
-from meshkit.errors import AccessDenied, Hint, MeshkitError
+from meshkit.errors import AccessDenied, MeshkitError, ShowColumns
 from meshkit.tables.delta import Snapshot, list_files
 
 DIALECT = "duckdb"
@@ -215,10 +215,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, timeout_s: float, cancel: C
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MeshkitError(
             f"the query failed: {first}",
-            hint=Hint(
-                cli="`meshkit show <domain>.<product>` lists its columns",
-                api="check names against GET /products/{id}/schema",
-            ),
+            hint=ShowColumns(),
         ) from err
     finally:
         timer.cancel()
