@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from meshkit.access.identity import Caller
 from meshkit.catalog.access import RequestRecord, TokenRecord
@@ -172,6 +172,8 @@ class Edge(Protocol):
     def source(self) -> str: ...
 
 
+E = TypeVar("E", bound=Edge)
+
 _PRIVATE_RUN_FIELDS = frozenset({"error", "host", "pid"})
 _PUBLIC_CHECK_FIELDS = frozenset({"check_name", "check_type", "column", "severity", "passed"})
 
@@ -237,7 +239,7 @@ class Permissions:
         return None if grants else []
 
     @staticmethod
-    def edges(edges: Iterable[Edge], visible: set[str]) -> list[Edge]:
+    def edges(edges: Iterable[E], visible: set[str]) -> list[E]:
         """The lineage edges between what the caller sees: an edge from or to a product it
         may not see is left out (a file or database source shows as it is)."""
         return [

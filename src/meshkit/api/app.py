@@ -20,7 +20,6 @@ from meshkit.access.query import Cancel
 from meshkit.api import errors
 from meshkit.api.limits import InFlight, Limits, QueryRunner, Slots
 from meshkit.catalog.records import jsonable
-from meshkit.errors import AccessDenied
 from meshkit.workspace import Workspace
 
 MAX_PAGE = 500
@@ -31,8 +30,6 @@ MAX_TEXT = 2_000  # purposes, reasons, descriptions
 MAX_SQL = 100_000  # characters of one query
 MAX_COLUMNS = 1_000
 MAX_BODY = 4 << 20  # bytes of a request body: more than any valid one, JSON-escaped
-_PRIVATE_RUN_FIELDS = frozenset({"error", "host", "pid"})
-_PUBLIC_CHECK_FIELDS = frozenset({"check_name", "check_type", "column", "severity", "passed"})
 
 
 class _Body(BaseModel):
@@ -162,16 +159,12 @@ def create_app(ws: Workspace, limits: Limits | None = None) -> FastAPI:
         q: Text = None,
         domain: Text = None,
     ) -> dict[str, Any]:
-        visible = {p.id for p in ws.access.visible_products(who)}
-        listed = [p for p in ws.list_products(search=q) if p["id"] in visible]
-        if domain is not None:
-            listed = [p for p in listed if p["id"].split(".", 1)[0] == domain]
-        return page(jsonable(listed), limit, offset)
+        return page(jsonable(ws.products_for(who, search=q, domain=domain)), limit, offset)
 
     @app.get("/products/{product_id}", tags=["discovery"], responses=PRODUCT)
     def product(who: Who, product_id: Id) -> dict[str, Any]:
         p = ws.access.product(who, product_id)
-        published = ws.catalog.versions(product_id)
+        published = ws.product_versions(who, product_id)
         shown: dict[str, Any] = jsonable(
             {
                 "id": p.id,
@@ -200,25 +193,16 @@ def create_app(ws: Workspace, limits: Limits | None = None) -> FastAPI:
 
     @app.get("/products/{product_id}/versions", tags=["discovery"], responses=PRODUCT)
     def versions(who: Who, product_id: Id, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-        ws.access.product(who, product_id)
-        rows = ws.catalog.versions(product_id)
+        rows = ws.product_versions(who, product_id)
         return page([r.to_dict() for r in reversed(rows)], limit, offset)
 
     @app.get("/products/{product_id}/runs", tags=["discovery"], responses=PRODUCT)
     def runs(who: Who, product_id: Id, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         """Outside the owning domain, without error texts, hosts and process ids."""
-        p = ws.access.product(who, product_id)
         # one more than the page, to know whether another page follows
-        rows = ws.catalog.runs(product_id, limit=limit + 1, offset=offset)
-        member = who.trusted or p.domain in who.domains
-        shown = [
-            r.to_dict()
-            if member
-            else {k: v for k, v in r.to_dict().items() if k not in _PRIVATE_RUN_FIELDS}
-            for r in rows[:limit]
-        ]
+        rows = ws.product_runs(who, product_id, limit=limit + 1, offset=offset)
         return {
-            "items": shown,
+            "items": rows[:limit],
             "total": None,
             "limit": limit,
             "offset": offset,
@@ -229,30 +213,13 @@ def create_app(ws: Workspace, limits: Limits | None = None) -> FastAPI:
     def quality(who: Who, product_id: Id) -> dict[str, Any]:
         """Members of the owning domain see measured values, messages and failing rows;
         everyone else sees which checks passed (those details are unmasked, unfiltered data)."""
-        p = ws.access.product(who, product_id)
-        run = ws.catalog.last_run(product_id)
-        results = ws.catalog.quality(run.id) if run is not None else []
-        member = who.trusted or p.domain in who.domains
-        checks = [
-            r.to_dict()
-            if member
-            else {k: v for k, v in r.to_dict().items() if k in _PUBLIC_CHECK_FIELDS}
-            for r in results
-        ]
-        return {"product": product_id, "run": run.id if run else None, "checks": checks}
+        results = ws.product_quality(who, product_id)
+        return {"product": product_id, "run": results.run, "checks": results.checks}
 
     @app.get("/products/{product_id}/lineage", tags=["discovery"], responses=PRODUCT)
     def lineage(who: Who, product_id: Id) -> dict[str, Any]:
-        p = ws.access.product(who, product_id)
-        edges = ws.catalog.lineage(product_id)
-        visible = {v.id for v in ws.access.visible_products(who)}
-        shown = [
-            e.to_dict()
-            for e in edges
-            if (e.source_kind != "product" or e.source in visible) and e.target in visible
-        ]
-        columns = ws.catalog.column_lineage(p.id)
-        return {"product": p.id, "edges": shown, "columns": [c.to_dict() for c in columns]}
+        lineage = ws.product_lineage(who, product_id)
+        return {"product": product_id, "edges": lineage.edges, "columns": lineage.columns}
 
     # -- access ----------------------------------------------------------------------------
 
@@ -362,9 +329,7 @@ def create_app(ws: Workspace, limits: Limits | None = None) -> FastAPI:
 
     @app.get("/audit/verify", tags=["audit"], responses=errors.responses(*_AUTH, 403))
     def audit_verify(who: Who) -> dict[str, Any]:
-        if not (who.admin or who.governance):
-            raise AccessDenied("only mesh admins and the governance group read the audit log")
-        result = ws.verify_audit()
+        result = ws.verify_audit_as(who)
         return {
             "ok": result.ok,
             "entries": result.entries,
