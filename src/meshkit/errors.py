@@ -1,7 +1,8 @@
-"""The exceptions meshkit raises.
+"""The exceptions meshkit raises, and the next steps their hints name.
 
 Every error a user can cause is a ``MeshkitError``; frontends catch that one type and print it.
-Anything else reaching a frontend is a bug in meshkit.
+Anything else reaching a frontend is a bug in meshkit. A hint is plain advice (a string) or a
+``NextStep`` (``ShowVersions(product)``, ...), which each frontend words in its phrasebook.
 
     MeshkitError
     ├── SpecError            one or more problems in the spec files (all reported at once)

@@ -135,7 +135,11 @@ def test_the_table_covers_every_action() -> None:
     assert {action for action, _, _ in TABLE} | {Action.REQUEST_FOR} == set(Action)
 
 
-@pytest.mark.parametrize(("action", "key", "allowed"), TABLE, ids=lambda v: str(v))
+def _id(value: object) -> str:
+    return "+".join(sorted(value)) if isinstance(value, set) else str(value)
+
+
+@pytest.mark.parametrize(("action", "key", "allowed"), TABLE, ids=_id)
 def test_allowed(
     permissions: Permissions,
     products: dict[str, Product],
