@@ -1,7 +1,8 @@
-"""The exceptions meshkit raises.
+"""The exceptions meshkit raises, and the next steps their hints name.
 
 Every error a user can cause is a ``MeshkitError``; frontends catch that one type and print it.
-Anything else reaching a frontend is a bug in meshkit.
+Anything else reaching a frontend is a bug in meshkit. A hint is plain advice (a string) or a
+``NextStep`` (``ShowVersions(product)``, ...), which each frontend words in its phrasebook.
 
     MeshkitError
     ├── SpecError            one or more problems in the spec files (all reported at once)
@@ -19,7 +20,9 @@ Anything else reaching a frontend is a bug in meshkit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -27,17 +30,63 @@ Frontend = Literal["cli", "api"]
 
 
 @dataclass(frozen=True)
-class Hint:
-    """A next step in the words of the frontend the user is in: a terminal user is told the
-    command (`meshkit access request ...`), an HTTP client the route (`POST /access/requests`).
-    Core code that names a frontend's way of doing something raises one of these; the CLI and
-    Python callers read `cli` (also `str(hint)`), the API `api`."""
+class NextStep:
+    """A hint that names what to do, not how one frontend does it: an action and its
+    arguments (`ShowVersions(product="sales.orders")`). Core code raises these; each frontend
+    words them its own way, in its phrasebook, the `PHRASES` of `meshkit.<frontend>.hints`:
+    the CLI as a command to run, the API as an endpoint to call. Python callers read the
+    CLI's words (`err.hint`). Advice that fits every frontend stays a plain string."""
 
-    cli: str
-    api: str
 
-    def __str__(self) -> str:
-        return self.cli
+@dataclass(frozen=True)
+class ListProducts(NextStep):
+    """See which products there are (and which the caller may see)."""
+
+
+@dataclass(frozen=True)
+class NameProducts(NextStep):
+    """Name products as <domain>.<product>, as the list of products shows them."""
+
+
+@dataclass(frozen=True)
+class ShowVersions(NextStep):
+    """See which versions of `product` were published."""
+
+    product: str
+
+
+@dataclass(frozen=True)
+class ShowColumns(NextStep):
+    """Check the names a query uses against the columns of its products."""
+
+
+@dataclass(frozen=True)
+class RequestAccess(NextStep):
+    """Ask the owners of `product` for a grant."""
+
+    product: str
+
+
+@dataclass(frozen=True)
+class TokenExpiry(NextStep):
+    """Ask for a token lifetime within `max_days`."""
+
+    max_days: int
+
+
+@dataclass(frozen=True)
+class TimeTravel(NextStep):
+    """Ask for a version (or a point in time) beside the SQL, not inside it."""
+
+
+def phrase(step: NextStep, frontend: Frontend) -> str:
+    """`step` in the words of `frontend`. Its phrasebook is looked up by name, so core code
+    never imports a frontend; a step it lacks reads as the step itself (a test keeps every
+    phrasebook complete)."""
+    module = importlib.import_module(f"meshkit.{frontend}.hints")
+    phrases: Mapping[type[NextStep], str] = module.PHRASES
+    template = phrases.get(type(step))
+    return template.format(**asdict(step)) if template is not None else repr(step)
 
 
 @dataclass(frozen=True)
@@ -110,17 +159,23 @@ class MeshkitError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | Hint | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | NextStep | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hints = hint if isinstance(hint, Hint) else None
-        self.hint = str(hint) if hint is not None else None
+        self.step = hint if isinstance(hint, NextStep) else None
+        """The next step, when the hint names one (else `hint` is plain advice)."""
+        self._advice = hint if isinstance(hint, str) else None
+
+    @property
+    def hint(self) -> str | None:
+        """The hint in the CLI's words, which Python callers read too."""
+        return self.hint_for("cli")
 
     def hint_for(self, frontend: Frontend) -> str | None:
         """The hint as `frontend` should say it."""
-        if self.hints is not None:
-            return self.hints.api if frontend == "api" else self.hints.cli
-        return self.hint
+        if self.step is not None:
+            return phrase(self.step, frontend)
+        return self._advice
 
     @property
     def problems(self) -> list[Problem]:

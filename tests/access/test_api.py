@@ -419,3 +419,33 @@ def test_quality_details_and_run_errors_stay_in_the_owning_domain(
     runs_inside = client.get(f"/products/{C}/runs", headers=owner).json()["items"]
     assert all("host" not in r and "error" not in r for r in runs_outside)
     assert all("host" in r for r in runs_inside)
+
+
+def test_the_workspace_gives_a_caller_what_the_api_shows(ws: Workspace, client: TestClient) -> None:
+    """The API's discovery answers come from Workspace methods a portal can call as well."""
+    consumer, owner = ws.access.caller(CONSUMER), ws.access.caller(OWNER)
+    headers = auth(token(ws, CONSUMER))
+    runs = client.get(f"/products/{C}/runs", headers=headers).json()["items"]
+    assert ws.product_runs(consumer, C, limit=50, offset=0) == json.loads(json.dumps(runs))
+    assert all("host" in r for r in ws.product_runs(owner, C, limit=50, offset=0))
+    quality = ws.product_quality(consumer, C)
+    answer = client.get(f"/products/{C}/quality", headers=headers).json()
+    assert (quality.run, len(quality.checks)) == (answer["run"], len(answer["checks"]))
+    assert all("measured" not in c for c in quality.checks)
+    lineage = ws.product_lineage(consumer, C)
+    answer = client.get(f"/products/{C}/lineage", headers=headers).json()
+    assert (lineage.edges, lineage.columns) == (answer["edges"], answer["columns"])
+    versions = ws.product_versions(consumer, C)
+    answer = client.get(f"/products/{C}/versions", headers=headers).json()
+    assert [v.delta_version for v in reversed(versions)] == [
+        v["delta_version"] for v in answer["items"]
+    ]
+    listed = [p["id"] for p in ws.products_for(consumer, domain="customer")]
+    answer = client.get("/products?domain=customer", headers=headers).json()
+    assert listed == [p["id"] for p in answer["items"]]
+    assert ws.products_for(consumer, domain="nope") == []
+    with pytest.raises(AccessDenied, match="or no such product"):
+        ws.product_runs(consumer, "customer.nope", limit=1, offset=0)
+    with pytest.raises(AccessDenied, match="governance group"):
+        ws.verify_audit_as(consumer)
+    assert ws.verify_audit_as(ws.access.caller("platform-team@example.com")).ok

@@ -93,9 +93,9 @@ def test_custom_check_passes_and_is_recorded(make_mesh: MakeMesh) -> None:
         assert (check.name, check.column, check.passed) == ("at_most:amount", "amount", True)
         assert (check.measured, check.threshold) == (99, 99)
         assert check.message == "largest amount is 99"
-        run = ws.catalog.last_run("shop.orders")
+        run = ws.catalog.runs.last("shop.orders")
         assert run is not None
-        stored = {q.check_name: q for q in ws.catalog.quality(run.id)}
+        stored = {q.check_name: q for q in ws.catalog.runs.quality(run.id)}
         assert stored["at_most:amount"].passed is True
         assert stored["at_most:amount"].check_type == "at_most"
 
@@ -115,9 +115,9 @@ def test_custom_check_fails_the_gate_with_safe_samples(make_mesh: MakeMesh) -> N
         assert (failed.passed, failed.measured, failed.threshold) == (False, 99, 50)
         assert failed.samples, "the rows above the limit are sampled"
         assert all(row["amount"] > 50 and "email" not in row for row in failed.samples)
-        runs = ws.catalog.runs("shop.orders")
+        runs = ws.catalog.runs.recent("shop.orders")
         assert runs[0].status == "blocked"
-        stored = {q.check_name: q for q in ws.catalog.quality(runs[0].id)}
+        stored = {q.check_name: q for q in ws.catalog.runs.quality(runs[0].id)}
         assert stored["small"].passed is False
         assert stored["small"].samples == failed.samples
 

@@ -17,13 +17,20 @@ from sqlglot import exp
 
 from meshkit.access import guard, masking, tokens, webhooks
 from meshkit.access.identity import PRODUCT_PREFIX, Caller, level, resolve
+from meshkit.access.permissions import Action, Permissions
 from meshkit.access.query import Cancel, Source, run, view_sql
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import RequestRecord, TokenRecord
-from meshkit.errors import AccessDenied, Hint, MeshkitError, NotFoundError
+from meshkit.errors import (
+    AccessDenied,
+    ListProducts,
+    MeshkitError,
+    NotFoundError,
+    RequestAccess,
+    ShowVersions,
+)
 from meshkit.governance.engine import column_classes
 from meshkit.specs.mesh import Mesh, Product
-from meshkit.specs.models import Classification
 from meshkit.tables.delta import Snapshot
 
 DIALECT = "duckdb"
@@ -70,6 +77,8 @@ class AccessControl:
         self.hash_key = hash_key  # the secret in front of every `hash` mask
         self._views: dict[tuple[Any, ...], Source] = {}
         self._views_lock = threading.Lock()
+        self.permissions = Permissions(grants=self._active_grants)
+        """Who may do what (`meshkit.access.permissions`): the frontends ask it too."""
 
     # -- identities and tokens -------------------------------------------------------------
 
@@ -82,8 +91,7 @@ class AccessControl:
     def create_token(
         self, principal: str, *, ttl: timedelta, description: str = "", by: Caller
     ) -> tuple[TokenRecord, str]:
-        if not (by.trusted or by.admin):
-            raise AccessDenied("only mesh admins create tokens for others")
+        self.permissions.require(by, Action.CREATE_TOKEN, principal)
         record, token = tokens.create(
             self.catalog,
             self.mesh,
@@ -103,13 +111,13 @@ class AccessControl:
         return record, token
 
     def list_tokens(self, by: Caller) -> list[TokenRecord]:
-        if by.trusted or by.admin:
+        if self.permissions.allowed(by, Action.LIST_TOKENS):
             return self.catalog.tokens.find()
         return self.catalog.tokens.find(principal=by.name)
 
     def revoke_token(self, token_id: str, *, by: Caller) -> TokenRecord:
         existing = self.catalog.tokens.get(token_id)
-        if existing is None or not (by.trusted or by.admin or existing.principal == by.name):
+        if existing is None or not self.permissions.allowed(by, Action.REVOKE_TOKEN, existing):
             raise NotFoundError(
                 f"no token {token_id!r}", hint="`meshkit token list` shows the tokens"
             )
@@ -121,27 +129,23 @@ class AccessControl:
 
     def visible(self, caller: Caller, product: Product) -> bool:
         """Restricted products are listed only to their domain, admins and grantees."""
-        if caller.trusted or caller.admin or product.domain in caller.domains:
-            return True
-        if product.spec.classification != Classification.RESTRICTED:
-            return True
-        return bool(self._active_grants(caller.name, product.id))
+        return self.permissions.allowed(caller, Action.READ_PRODUCT, product)
 
-    def product(self, caller: Caller, product_id: str) -> Product:
-        """The product if the caller may see it; one message whether hidden or missing."""
+    def product(
+        self, caller: Caller, product_id: str, action: Action = Action.READ_PRODUCT
+    ) -> Product:
+        """The product if the caller may see it (or do `action` on it, an action that needs
+        no more than seeing it); one message whether hidden or missing."""
         product = self.mesh.products.get(product_id)
-        if product is None or not self.visible(caller, product):
+        if product is None or not self.permissions.allowed(caller, action, product):
             raise AccessDenied(
                 f"no access to {product_id!r}, or no such product",
-                hint=Hint(
-                    cli="`meshkit products` lists the products",
-                    api="GET /products lists the products you can see",
-                ),
+                hint=ListProducts(),
             )
         return product
 
     def visible_products(self, caller: Caller) -> list[Product]:
-        return [p for _, p in sorted(self.mesh.products.items()) if self.visible(caller, p)]
+        return self.permissions.visible(caller, (p for _, p in sorted(self.mesh.products.items())))
 
     # -- the request workflow --------------------------------------------------------------
 
@@ -155,15 +159,12 @@ class AccessControl:
         columns: Sequence[str] | None = None,
         consumer: str | None = None,
     ) -> RequestRecord:
-        product = self.product(caller, product_id)
+        product = self.product(caller, product_id, Action.REQUEST_ACCESS)
         now = self.now()
         consumer = consumer or caller.name
         if consumer != caller.name:
             target = resolve(self.mesh, consumer)
-            if (
-                not (target.kind == "product" and target.domains & caller.domains)
-                and not caller.trusted
-            ):
+            if not self.permissions.allowed(caller, Action.REQUEST_FOR, target):
                 raise AccessDenied(
                     f"you cannot request access on behalf of {consumer!r}",
                     hint="request for yourself, or for a product of a domain you are a member of",
@@ -258,7 +259,7 @@ class AccessControl:
         ]
 
     def _decides(self, caller: Caller, product: Product) -> bool:
-        return caller.trusted or product.domain in caller.owns
+        return self.permissions.allowed(caller, Action.DECIDE, product)
 
     def _decide(
         self,
@@ -393,21 +394,9 @@ class AccessControl:
         self, caller: Caller, pid: str, version: int | None, as_of: datetime | None
     ) -> Source:
         product = self.product(caller, pid)
-        granted: list[str] | None = None
-        if not (caller.trusted or product.domain in caller.domains):
-            grants = self._active_grants(caller.name, pid)
-            if not grants:
-                raise AccessDenied(
-                    f"you have no grant on {pid}",
-                    hint=Hint(
-                        cli=f"ask its owners: meshkit access request {pid} --as <you> "
-                        "--purpose '...' --until YYYY-MM-DD (add --server URL --token T "
-                        "for a meshkit server)",
-                        api=f"request access: POST /access/requests with product {pid}",
-                    ),
-                )
-            if all(g.columns is not None for g in grants):
-                granted = sorted({c for g in grants for c in g.columns or []})
+        if not self.permissions.allowed(caller, Action.QUERY, product):
+            raise AccessDenied(f"you have no grant on {pid}", hint=RequestAccess(product=pid))
+        granted = self.permissions.granted_columns(caller, product)
         if as_of is not None and version is None:
             version = self._version_at(pid, as_of)
         elif version is not None:
@@ -417,10 +406,7 @@ class AccessControl:
         except NotFoundError as err:  # its message names the warehouse path: not for consumers
             raise NotFoundError(
                 f"{pid} has no version {version} (never published, or vacuumed)",
-                hint=Hint(
-                    cli=f"`meshkit show {pid}` lists its versions",
-                    api=f"GET /products/{pid}/versions lists the versions",
-                ),
+                hint=ShowVersions(product=pid),
             ) from err
         if snapshot is None:
             raise NotFoundError(
@@ -460,10 +446,7 @@ class AccessControl:
         if latest is not None and version > latest.version:
             raise NotFoundError(
                 f"{pid} has no version {version}: its latest version is {latest.version}",
-                hint=Hint(
-                    cli=f"`meshkit show {pid}` lists its versions",
-                    api=f"GET /products/{pid}/versions lists the versions",
-                ),
+                hint=ShowVersions(product=pid),
             )
 
     def _version_at(self, pid: str, as_of: datetime) -> int:

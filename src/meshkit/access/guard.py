@@ -30,7 +30,7 @@ from sqlglot.optimizer.scope import build_scope
 
 from meshkit.access.functions import denied_function as denied_function
 from meshkit.access.parsetree import CTE_PREFIX, HINT, check_tree, cte_names, statement_types
-from meshkit.errors import AccessDenied, Hint, MeshkitError
+from meshkit.errors import AccessDenied, MeshkitError, NameProducts
 from meshkit.specs.validate import duckdb_parse, duckdb_syntax_error, line_column, parse_error
 
 DIALECT = "duckdb"
@@ -368,10 +368,7 @@ def _product_of(table: exp.Table, products: set[str]) -> str:
     if pid not in products:
         raise AccessDenied(
             f"no access to {pid!r}, or no such product",
-            hint=Hint(
-                cli="name products as <domain>.<product>; `meshkit products` lists them",
-                api="name products as <domain>.<product>; GET /products lists what you can see",
-            ),
+            hint=NameProducts(),
         )
     return pid
 

@@ -16,7 +16,7 @@ import threading
 import duckdb
 
 from meshkit.access.functions import TABLE_FUNCTIONS, allowed_functions
-from meshkit.errors import AccessDenied, Hint
+from meshkit.errors import AccessDenied, TimeTravel
 
 CTE_PREFIX = "__meshkit_cte_"
 HINT = "write one DuckDB SELECT; products are tables named <domain>.<product>"
@@ -100,11 +100,7 @@ def check_tree(node: object, products: set[str], ctes: set[str]) -> None:
         if kind == "BASE_TABLE" and node.get("at_clause"):
             raise AccessDenied(
                 "AT (VERSION => ...) is not allowed: ask for `version` or `as_of` instead",
-                hint=Hint(
-                    cli="time travel is asked for beside the SQL: meshkit.connect(url, token)"
-                    ".query(sql, version=N), or version/as_of in POST /query",
-                    api="POST /query takes version and as_of",
-                ),
+                hint=TimeTravel(),
             )
         if kind == "BASE_TABLE":
             schema = str(node.get("schema_name", "")).lower()

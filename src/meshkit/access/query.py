@@ -20,17 +20,14 @@ from sqlglot import exp
 
 from meshkit.access.masking import ProductView
 from meshkit.engines.serving import DuckDBServing
-from meshkit.errors import AccessDenied, Hint, MeshkitError
+from meshkit.errors import AccessDenied, MeshkitError, ShowColumns
 from meshkit.tables.delta import Snapshot, list_files
 
 SERVING = DuckDBServing
 """The serving engine's class; its `dialect` is the dialect of every view and query here."""
 # Said when a query fails on something else than a value, memory, files or permissions: most
 # often a name.
-_FAILED_HINT = Hint(
-    cli="`meshkit show <domain>.<product>` lists its columns",
-    api="check names against GET /products/{id}/schema",
-)
+_FAILED_HINT = ShowColumns()
 
 
 class Cancel:

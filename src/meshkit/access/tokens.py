@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from meshkit.access.identity import Caller, known_principals, resolve
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import TokenRecord
-from meshkit.errors import AuthError, Hint, MeshkitError
+from meshkit.errors import AuthError, MeshkitError, TokenExpiry
 from meshkit.specs.mesh import Mesh
 from meshkit.specs.models import format_duration
 
@@ -42,10 +42,7 @@ def create(
     if not timedelta(0) < ttl <= MAX_TTL:
         raise MeshkitError(
             f"a token must expire within {MAX_TTL.days} days (asked for {format_duration(ttl)})",
-            hint=Hint(
-                cli="pass --expires with a duration such as 30d or 12h",
-                api=f"expires_in_days is 1 to {MAX_TTL.days}",
-            ),
+            hint=TokenExpiry(max_days=MAX_TTL.days),
         )
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)

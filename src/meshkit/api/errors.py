@@ -8,14 +8,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from meshkit.errors import HTTP_STATUS, CatalogError, MeshkitError, SpecError
 
@@ -205,8 +206,19 @@ def _invalid(fields: list[dict[str, str]]) -> JSONResponse:
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route of this path serves (Starlette names only the first route's)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in _routes(request.app.router.routes):
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
             methods |= set(getattr(route, "methods", None) or ())
     return sorted(methods)
+
+
+def _routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes of the app, those of its included routers too (FastAPI keeps an included
+    router as one entry that holds the router; the routers carry no path prefix)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if isinstance(included, APIRouter):
+            yield from _routes(included.routes)
+        else:
+            yield route

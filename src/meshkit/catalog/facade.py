@@ -28,7 +28,6 @@ from meshkit.catalog.backend import Backend
 from meshkit.catalog.lineage import LineageRepository
 from meshkit.catalog.policies import PolicyRepository
 from meshkit.catalog.products import ProductRepository
-from meshkit.catalog.records import ColumnLineageRecord, QualityRecord, RunRecord
 from meshkit.catalog.runs import RunRepository
 from meshkit.catalog.versions import VersionRepository
 
@@ -74,20 +73,3 @@ class Catalog:
 
     def __repr__(self) -> str:
         return f"Catalog({self.url!r})"
-
-    # -- transitional: what api/app.py still calls ----------------------------------------
-    # The API is being rewritten to call Workspace methods instead of ``ws.catalog``; once
-    # that lands, delete these three methods and the ``__call__`` of ``runs``, ``versions``
-    # and ``lineage`` (``catalog.versions(pid)`` is ``catalog.versions.of(pid)``, and so on).
-
-    def last_run(self, product_id: str) -> RunRecord | None:
-        """Transitional: ``catalog.runs.last``."""
-        return self.runs.last(product_id)
-
-    def quality(self, run_id: str) -> list[QualityRecord]:
-        """Transitional: ``catalog.runs.quality``."""
-        return self.runs.quality(run_id)
-
-    def column_lineage(self, product_id: str) -> list[ColumnLineageRecord]:
-        """Transitional: ``catalog.lineage.columns``."""
-        return self.lineage.columns(product_id)

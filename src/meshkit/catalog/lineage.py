@@ -65,10 +65,6 @@ class LineageRepository:
         with self._backend.session() as s:
             return [EDGE(e) for e in s.scalars(query)]
 
-    def __call__(self, product_id: str | None = None) -> list[LineageRecord]:
-        """Transitional, for ``api/app.py`` (see ``Catalog``): ``edges``."""
-        return self.edges(product_id)
-
     # -- column lineage --------------------------------------------------------------------
 
     def replace_columns(self, product_id: str, rows: Sequence[tuple[str, str, str, bool]]) -> None:

@@ -194,12 +194,6 @@ class RunRepository:
         with self._backend.session() as s:
             return [QUALITY(q) for q in s.scalars(query)]
 
-    def __call__(
-        self, product_id: str | None = None, *, limit: int = 20, offset: int = 0
-    ) -> list[RunRecord]:
-        """Transitional, for ``api/app.py`` (see ``Catalog``): ``recent``."""
-        return self.recent(product_id, limit=limit, offset=offset)
-
 
 def require_run(s: Session, run_id: str) -> Run:
     """The run's row, or ``NotFoundError``: what is recorded about a run needs the run."""

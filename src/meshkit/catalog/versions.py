@@ -65,7 +65,3 @@ class VersionRepository:
         )
         with self._backend.session() as s:
             return [VERSION(v) for v in s.scalars(query)]
-
-    def __call__(self, product_id: str) -> list[VersionRecord]:
-        """Transitional, for ``api/app.py`` (see ``Catalog``): ``of``."""
-        return self.of(product_id)

@@ -247,3 +247,11 @@ def policy_summary(findings: Sequence[Finding]) -> None:
         ["policy", "enforcement", "passed", "failed", "waived"],
         title="governance",
     )
+
+
+def listing(rows: list[dict[str, object]], columns: list[str], title: str, as_json: bool) -> None:
+    """Rows as JSON for scripts, or as a table of `columns` for people."""
+    if as_json:
+        print_json(rows)
+    else:
+        records(rows, columns, title=title)

@@ -27,7 +27,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from meshkit.engines.sql import create_view, empty_relation, table_function
-from meshkit.errors import AccessDenied, Hint, MeshkitError
+from meshkit.errors import AccessDenied, MeshkitError, NextStep
 
 # DuckDB errors whose text can quote a value (a cast, an overflow): shown without the text.
 _VALUE_ERRORS = (
@@ -89,7 +89,7 @@ class DuckDBServing:
         views: Sequence[str],
         timeout_s: float,
         stop: Stop,
-        failed_hint: str | Hint | None = None,
+        failed_hint: str | NextStep | None = None,
     ) -> pa.Table:
         """The result of `sql` over `views` (from `view_sql`, created in `schemas`), reading
         only `files`. Stops after `timeout_s`, or when `stop` is thrown. A failure that is not
@@ -146,7 +146,7 @@ class DuckDBServing:
         sql: str,
         timeout_s: float,
         stop: Stop,
-        failed_hint: str | Hint | None,
+        failed_hint: str | NextStep | None,
     ) -> pa.Table:
         timer = threading.Timer(timeout_s, con.interrupt)
         timer.start()

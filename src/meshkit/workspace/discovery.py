@@ -1,5 +1,7 @@
 """What the catalog and the specs say about products: one product in detail (`show`) and
-the list (`list_products`)."""
+the list (`list_products`), as the local operator sees them; and, for a caller of the API
+(or the portal), what that caller may see of them (`*_for`, through
+`meshkit.access.permissions`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from meshkit import governance
 from meshkit.access import masking
-from meshkit.catalog import QualityRecord
+from meshkit.access.identity import Caller
+from meshkit.catalog import QualityRecord, VersionRecord
 from meshkit.catalog import search as product_search
 from meshkit.errors import NotFoundError
 from meshkit.specs import Product
@@ -45,6 +48,22 @@ class ColumnDetails:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class QualityResults:
+    """The quality results of a product's last run, as a caller may see them."""
+
+    run: str | None
+    checks: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ProductLineage:
+    """A product's lineage edges between what a caller may see, and its column lineage."""
+
+    edges: list[dict[str, Any]]
+    columns: list[dict[str, Any]]
 
 
 class Discovery:
@@ -121,3 +140,44 @@ class Discovery:
                 }
             )
         return rows
+
+    # -- what one caller may see (AccessDenied for a product it may not see) --------------
+
+    def products_for(
+        self, caller: Caller, *, search: str | None = None, domain: str | None = None
+    ) -> list[dict[str, Any]]:
+        """`list_products` of what `caller` may see; an unknown domain lists nothing."""
+        visible = {p.id for p in self.ws.access.visible_products(caller)}
+        listed = [p for p in self.list_products(search=search) if p["id"] in visible]
+        return [p for p in listed if domain is None or p["domain"] == domain]
+
+    def versions_for(self, caller: Caller, product_id: str) -> list[VersionRecord]:
+        self.ws.access.product(caller, product_id)
+        return self.ws.catalog.versions.of(product_id)
+
+    def runs_for(
+        self, caller: Caller, product_id: str, *, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        access = self.ws.access
+        seen = access.permissions.visibility(caller, access.product(caller, product_id))
+        runs = self.ws.catalog.runs.recent(product_id, limit=limit, offset=offset)
+        return [seen.run(r.to_dict()) for r in runs]
+
+    def quality_for(self, caller: Caller, product_id: str) -> QualityResults:
+        access = self.ws.access
+        seen = access.permissions.visibility(caller, access.product(caller, product_id))
+        run = self.ws.catalog.runs.last(product_id)
+        results = self.ws.catalog.runs.quality(run.id) if run is not None else []
+        return QualityResults(
+            run=run.id if run else None, checks=[seen.check(r.to_dict()) for r in results]
+        )
+
+    def lineage_for(self, caller: Caller, product_id: str) -> ProductLineage:
+        access = self.ws.access
+        access.product(caller, product_id)
+        visible = {p.id for p in access.visible_products(caller)}
+        edges = access.permissions.edges(self.ws.catalog.lineage.edges(product_id), visible)
+        return ProductLineage(
+            edges=[e.to_dict() for e in edges],
+            columns=[c.to_dict() for c in self.ws.catalog.lineage.columns(product_id)],
+        )

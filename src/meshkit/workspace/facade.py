@@ -20,10 +20,11 @@ from sqlalchemy.exc import ArgumentError
 from meshkit import governance
 from meshkit.access.audit import AuditLog, Verification
 from meshkit.access.control import AccessControl
-from meshkit.access.identity import LOCAL
+from meshkit.access.identity import LOCAL, Caller
+from meshkit.access.permissions import Action
 from meshkit.builder import planner
 from meshkit.builder.runner import BuildResult, Progress
-from meshkit.catalog import Catalog
+from meshkit.catalog import Catalog, VersionRecord
 from meshkit.engines.duckdb import DuckDBEngine
 from meshkit.errors import SpecError
 from meshkit.events import EventStream
@@ -35,7 +36,12 @@ from meshkit.tables.delta import DeltaTables, Snapshot
 from meshkit.tables.store import Location
 from meshkit.tables.stores import is_uri
 from meshkit.workspace.builds import Builds
-from meshkit.workspace.discovery import Discovery, ProductDetails
+from meshkit.workspace.discovery import (
+    Discovery,
+    ProductDetails,
+    ProductLineage,
+    QualityResults,
+)
 from meshkit.workspace.operations import Operations
 from meshkit.workspace.policies import Policies
 from meshkit.workspace.recovery import Recovery
@@ -261,6 +267,38 @@ class Workspace:
     ) -> list[dict[str, Any]]:
         """Products from the specs, joined with what the catalog knows of their publication."""
         return self.discovery.list_products(domain=domain, search=search)
+
+    # What one caller (of the API, later the portal) may see: AccessDenied, one message
+    # whether hidden or missing, for a product it may not see; details only to its domain.
+
+    def products_for(
+        self, caller: Caller, *, search: str | None = None, domain: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The products `caller` may see, as `list_products` shows them."""
+        return self.discovery.products_for(caller, search=search, domain=domain)
+
+    def product_versions(self, caller: Caller, product_id: str) -> list[VersionRecord]:
+        """The published versions, newest first."""
+        return self.discovery.versions_for(caller, product_id)
+
+    def product_runs(
+        self, caller: Caller, product_id: str, *, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first; outside the owning domain without error texts, hosts, pids."""
+        return self.discovery.runs_for(caller, product_id, limit=limit, offset=offset)
+
+    def product_quality(self, caller: Caller, product_id: str) -> QualityResults:
+        """The last run's quality results; outside the owning domain only which passed."""
+        return self.discovery.quality_for(caller, product_id)
+
+    def product_lineage(self, caller: Caller, product_id: str) -> ProductLineage:
+        """Lineage edges between products `caller` may see, and the column lineage."""
+        return self.discovery.lineage_for(caller, product_id)
+
+    def verify_audit_as(self, caller: Caller) -> Verification:
+        """`verify_audit` for a caller allowed to read the audit log (AccessDenied else)."""
+        self.access.permissions.require(caller, Action.READ_AUDIT)
+        return self.verify_audit()
 
     def query(self, sql: str, *, limit: int | None = None) -> pa.Table:
         """Run one read-only SELECT over published products, named `<domain>.<name>`, as the
