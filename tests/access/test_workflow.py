@@ -18,10 +18,10 @@ import yaml
 from fastapi.testclient import TestClient
 
 from access.conftest import CONSUMER, CUSTOMERS, OWNER
-from meshkit.access import webhooks
 from meshkit.access.identity import LOCAL
 from meshkit.api import create_app
 from meshkit.errors import AccessDenied, AuthError
+from meshkit.events import webhooks
 from meshkit.specs.access import Webhook
 from meshkit.workspace import Workspace
 

@@ -1,21 +1,22 @@
 """Access control over one workspace: tokens, the access-request workflow, and queries.
 
 `Workspace.access` is the one object the CLI and the API call for all of it. Every state
-change and every query (allowed or refused) is recorded in the audit log through `record`.
+change and every query (allowed or refused) is an event (`emit`): the audit log records it,
+and access changes go to the webhooks subscribed to them.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlglot import exp
 
-from meshkit.access import guard, masking, tokens, webhooks
+from meshkit.access import guard, masking, tokens
 from meshkit.access.identity import PRODUCT_PREFIX, Caller, level, resolve
 from meshkit.access.permissions import Action, Permissions
 from meshkit.access.query import Cancel, Source, run, view_sql
@@ -29,6 +30,7 @@ from meshkit.errors import (
     RequestAccess,
     ShowVersions,
 )
+from meshkit.events import Kind
 from meshkit.governance.engine import column_classes
 from meshkit.specs.mesh import Mesh, Product
 from meshkit.tables.delta import Snapshot
@@ -40,8 +42,17 @@ UNLIMITED = 2**62
 ACTIVE = ("approved",)
 
 
-class Recorder(Protocol):
-    def __call__(self, actor: str, action: str, subject: str, **detail: Any) -> None: ...
+class Emit(Protocol):
+    """Where access events go: the Workspace's `EventStream` (audit log, webhooks)."""
+
+    def __call__(
+        self,
+        kind: Kind,
+        subject: str,
+        actor: str,
+        data: Mapping[str, Any] | None = None,
+        **detail: Any,
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ class AccessControl:
         snapshot: Callable[[str, int | None], Snapshot | None],
         history: Callable[[str], list[Any]],
         now: Callable[[], datetime],
-        record: Recorder,
+        emit: Emit,
         threads: int | None = None,
         memory_limit: str | None = None,
         hash_key: str = "",
@@ -71,7 +82,7 @@ class AccessControl:
         self._snapshot = snapshot
         self._history = history
         self.now = now
-        self.record = record
+        self.emit = emit
         self.threads = threads
         self.memory_limit = memory_limit
         self.hash_key = hash_key  # the secret in front of every `hash` mask
@@ -101,10 +112,10 @@ class AccessControl:
             created_by=by.name,
             now=self.now(),
         )
-        self.record(
-            by.name,
-            "token.create",
+        self.emit(
+            Kind.TOKEN_CREATED,
             record.id,
+            by.name,
             principal=principal,
             expires_at=record.expires_at.isoformat(),
         )
@@ -122,7 +133,7 @@ class AccessControl:
                 f"no token {token_id!r}", hint="`meshkit token list` shows the tokens"
             )
         record = self.catalog.tokens.revoke(token_id, self.now())
-        self.record(by.name, "token.revoke", token_id, principal=record.principal)
+        self.emit(Kind.TOKEN_REVOKED, token_id, by.name, principal=record.principal)
         return record
 
     # -- what a caller may see -------------------------------------------------------------
@@ -289,29 +300,19 @@ class AccessControl:
         return record
 
     def _changed(self, actor: str, event: str, record: RequestRecord) -> None:
-        self.record(
-            actor,
-            f"access.{event}",
+        """An access change, for the audit log and the webhooks subscribed to it (their
+        payload is the whole request)."""
+        self.emit(
+            Kind(f"access.{event}"),
             record.product_id,
+            actor,
+            data={"request": record.to_dict()},
             request=record.id,
             consumer=record.consumer,
             columns=record.columns,
             ends_at=record.ends_at.isoformat(),
             reason=record.reason,
         )
-        for delivery in webhooks.deliver(
-            self.mesh.spec.access.webhooks, event, {"request": record.to_dict()}
-        ):
-            if not delivery.ok:
-                self.record(
-                    "meshkit",
-                    "webhook.failed",
-                    record.product_id,
-                    url=delivery.url,
-                    event=event,
-                    attempts=delivery.attempts,
-                    error=delivery.error,
-                )
 
     def _active_grants(self, consumer: str, product_id: str) -> list[RequestRecord]:
         now = self.now()
@@ -366,20 +367,20 @@ class AccessControl:
             )
         except Exception as err:  # refused (a MeshkitError), or a bug: on the record either way
             refused = isinstance(err, MeshkitError)
-            self.record(
-                caller.name,
-                "query",
+            self.emit(
+                Kind.QUERY,
                 ",".join(products),
+                caller.name,
                 sql=sql,
                 decision="refused" if refused else "failed",
                 error=err.message if isinstance(err, MeshkitError) else type(err).__name__,
             )
             raise
         masked = {s.view.product: s.view.masked for s in sources if s.view.masked}
-        self.record(
-            caller.name,
-            "query",
+        self.emit(
+            Kind.QUERY,
             ",".join(products),
+            caller.name,
             sql=sql,
             decision="allowed",
             columns=_columns_touched(checked.tree, sources),

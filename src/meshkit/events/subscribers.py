@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from meshkit.access import webhooks
+from meshkit.events import webhooks
 from meshkit.events.stream import Event, EventStream, Kind
 from meshkit.specs.access import Webhook
 

@@ -36,7 +36,7 @@ class Security:
             snapshot=ws.snapshot,
             history=lambda pid: ws.tables.history(ws.table_of(pid)),
             now=ws.now,
-            record=self.record,
+            emit=ws.events,
             threads=settings.staging_threads,
             memory_limit=settings.memory_limit,
             hash_key=self.hash_key,
