@@ -71,3 +71,9 @@ def test_a_skipped_build_has_no_run() -> None:
 
 def test_progress_messages_that_end_a_build() -> None:
     assert {"success", "failed", "blocked", "conflict", "skipped", "up to date"} == ENDED
+
+
+def test_the_progress_subscriber_ends_builds_with_the_same_messages() -> None:
+    from meshkit.events.subscribers import BUILD_OUTCOMES
+
+    assert set(BUILD_OUTCOMES.values()) == ENDED
