@@ -3,7 +3,6 @@ search, and what each last published."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from meshkit.catalog.rows import ProductRow
 from meshkit.catalog.runs import RUN
 from meshkit.catalog.versions import VERSION
 from meshkit.errors import NotFoundError
+from meshkit.suggest import close_matches
 
 DOMAIN: RecordMap[DomainRecord] = RecordMap(DomainRecord)
 PRODUCT: RecordMap[ProductRecord] = RecordMap(ProductRecord, convert={"tags": list})
@@ -145,7 +145,7 @@ class ProductRepository:
 
 
 def _suggest(wanted: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(wanted, known, n=3, cutoff=0.6)
+    close = close_matches(wanted, known)
     # "orders" for "sales.orders": the user remembered the name but not the domain.
     by_name = [k for k in known if k.rpartition(".")[2] == wanted]
     candidates = list(dict.fromkeys([*by_name, *close]))

@@ -3,7 +3,6 @@ streamed `batch_size` rows at a time into a `ParquetSink`."""
 
 from __future__ import annotations
 
-import difflib
 import re
 import warnings
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from meshkit.connectors.parquet import ParquetSink
 from meshkit.connectors.sessions import db_error
 from meshkit.connectors.types import Plan, plan_for_pg_oid, plan_for_sql_type
 from meshkit.errors import InputError
+from meshkit.suggest import close_matches
 
 _QUERY_KEYWORDS = frozenset({"select", "with", "values", "table"})
 _LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.DOTALL)
@@ -86,14 +86,13 @@ def _unknown_table(
 
 
 def did_you_mean(name: str, candidates: Sequence[str], noun: str) -> str:
-    by_lower = {c.lower(): c for c in candidates}
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)
+    close = close_matches(name, candidates, fold=True)
     shown = ", ".join(candidates[:20]) + (
         f", ... ({len(candidates) - 20} more)" if len(candidates) > 20 else ""
     )
     listing = f"{noun}: {shown}" if candidates else f"there are no {noun}"
     if close:
-        suggestions = " or ".join(repr(by_lower[c]) for c in close)
+        suggestions = " or ".join(repr(c) for c in close)
         return f"did you mean {suggestions}? {listing}"
     return listing
 

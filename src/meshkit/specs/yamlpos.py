@@ -8,7 +8,6 @@ limits that keep one hostile file from taking down CI or the server (see docs/sp
 
 from __future__ import annotations
 
-import difflib
 import os
 import stat
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from meshkit.specs.yamlcompose import (
     compose,
 )
 from meshkit.specs.yamlerrors import composer_problem, syntax_problem
+from meshkit.suggest import did_you_mean
 
 __all__ = [
     "MAX_DEPTH",
@@ -164,11 +164,6 @@ def dotted(loc: Loc) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text
-
-
-def did_you_mean(word: str, options: Sequence[str]) -> str | None:
-    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return matches[0] if matches else None
 
 
 def to_plain(node: Any) -> Any:
