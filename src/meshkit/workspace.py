@@ -35,7 +35,8 @@ from meshkit.builder.fingerprint import KEY as FINGERPRINT
 from meshkit.builder.fingerprint import Fingerprint, fingerprint, stale
 from meshkit.builder.runner import BuildResult, Progress, build_product
 from meshkit.catalog import Catalog, PolicyEvaluation, ProductRow, QualityRecord
-from meshkit.engines.duckdb import DuckDBEngine
+from meshkit.engines.base import Engine
+from meshkit.engines.registry import engine_class
 from meshkit.errors import (
     BuildError,
     ConflictError,
@@ -46,7 +47,7 @@ from meshkit.errors import (
     QualityGateError,
     SpecError,
 )
-from meshkit.governance import lineage, reports
+from meshkit.governance import reports
 from meshkit.governance.findings import Finding, Violation
 from meshkit.specs import Mesh, Product, find_root, load_mesh
 from meshkit.specs.loader import LoadedSpecs, load_specs, sorted_problems
@@ -181,9 +182,13 @@ class Workspace:
         )
 
     @cached_property
-    def engine(self) -> DuckDBEngine:
-        settings = self.settings
-        return DuckDBEngine(threads=settings.staging_threads, memory_limit=settings.memory_limit)
+    def lineage_cache(self) -> governance.LineageCache:
+        """Derived column lineage, remembered in memory and in `.meshkit/lineage-memo.json`."""
+        return governance.LineageCache(self.root / ".meshkit" / "lineage-memo.json")
+
+    @cached_property
+    def engine(self) -> Engine:
+        return _engine(self.settings)
 
     def close(self) -> None:
         if self._catalog is not None:
@@ -224,8 +229,7 @@ class Workspace:
         report = ValidationReport(products=len(mesh.products), domains=len(mesh.domains))
         if not loaded.mesh_degraded:
             self._settings = mesh.spec.settings
-        settings = mesh.spec.settings
-        engine = DuckDBEngine(threads=settings.staging_threads, memory_limit=settings.memory_limit)
+        engine = _engine(mesh.spec.settings)
         for product in [*mesh.products.values(), *loaded.degraded.values()]:
             if any(_about_sql(product, p) for p in problems):
                 skipped.append(
@@ -328,11 +332,12 @@ class Workspace:
     ) -> list[Finding]:
         if previous is None:
             previous = {p.id: p.status for p in self.catalog.products()}
-        lineage.open_store(self.root / ".meshkit" / "lineage-memo.json")
         try:
-            return governance.evaluate(mesh, ids, now=self.now(), previous_status=previous)
+            return governance.evaluate(
+                mesh, ids, now=self.now(), previous_status=previous, lineage=self.lineage_cache
+            )
         finally:
-            lineage.save_store()
+            self.lineage_cache.save()
 
     def policy_report(self) -> dict[str, Any]:
         """Compliance per domain and per policy, from the latest stored evaluation of each product."""
@@ -570,7 +575,8 @@ class Workspace:
                 ],
             )
             self.catalog.set_column_lineage(
-                product.id, governance.column_lineage_rows(self.mesh, product)
+                product.id,
+                governance.column_lineage_rows(self.mesh, product, lineage=self.lineage_cache),
             )
             self._register_specs([product.id])  # the catalog's status is the published one
         status = "success" if result.ok else _run_status(result.error)
@@ -668,7 +674,7 @@ class Workspace:
             self._register_new([product_id])
             self.reconcile(product_id)
         last = self.catalog.last_run(product_id) if self._known(product_id) else None
-        classes = governance.column_classes(self.mesh, product)
+        classes = governance.column_classes(self.mesh, product, lineage=self.lineage_cache)
         return ProductDetails(
             product=product,
             table=self.table_of(product_id),
@@ -759,6 +765,7 @@ class Workspace:
             threads=settings.staging_threads,
             memory_limit=settings.memory_limit,
             hash_key=self._hash_key,
+            lineage=self.lineage_cache,
         )
 
     @cached_property
@@ -801,6 +808,12 @@ class Workspace:
         """Append to the audit log (when `settings.audit.enabled`)."""
         if self.mesh.spec.settings.audit.enabled:
             self.audit.record(actor, action, subject, **detail)
+
+
+def _engine(settings: MeshSettings) -> Engine:
+    """The engine `settings.engine` of mesh.yaml names (`engines.registry`), made from the settings."""
+    cls = engine_class(settings.engine)
+    return cls(threads=settings.staging_threads, memory_limit=settings.memory_limit)
 
 
 def policy_error(findings: Sequence[Finding]) -> PolicyError:

@@ -21,8 +21,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from meshkit.access.masking import ProductView
-from meshkit.engines.sql import create_view, empty_relation, table_function
 from meshkit.errors import AccessDenied, Hint, MeshkitError
+from meshkit.sql.generate import create_view, empty_relation, table_function
 from meshkit.tables.delta import Snapshot, list_files
 
 DIALECT = "duckdb"
@@ -174,7 +174,7 @@ def view_sql(view: ProductView, snapshot: Snapshot, types: Mapping[str, str]) ->
     if paths:
         query = exp.select(*projections).from_(table_function("read_parquet", paths, {}))
     else:  # a version with no rows: keep the columns and types
-        empty = empty_relation(list(types.items()))
+        empty = empty_relation(list(types.items()), dialect=DIALECT)
         query = exp.select(*projections).from_(exp.paren(empty).as_("e"))
     if view.row_filter is not None:
         query = query.where(view.row_filter.copy())

@@ -11,15 +11,16 @@ import pyarrow as pa
 from sqlglot import exp
 
 from meshkit.engines.base import Source
-from meshkit.engines.sql import (
-    DIALECT,
+from meshkit.errors import BuildError, InputError
+from meshkit.sql.generate import (
     copy_to_parquet,
     create_view,
     empty_relation,
     project,
     table_function,
 )
-from meshkit.errors import BuildError, InputError
+
+DIALECT = "duckdb"
 
 _PYTHON_OUTPUT = "__meshkit_python_output"
 _READERS = {
@@ -32,6 +33,9 @@ _READERS = {
 
 class DuckDBEngine:
     name = "duckdb"
+    dialect = DIALECT
+    functions_docs = "duckdb.org"
+    supports_python_transforms = True
 
     def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
         self.threads = threads
@@ -47,6 +51,8 @@ class DuckDBEngine:
 
 
 class DuckDBSession:
+    dialect = DIALECT
+
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
 
@@ -54,7 +60,7 @@ class DuckDBSession:
         if not source.paths:
             if source.columns is None:
                 raise InputError(f"input '{source.name}' has no data and no known schema")
-            query: exp.Query = empty_relation(source.columns)
+            query: exp.Query = empty_relation(source.columns, dialect=DIALECT)
         else:
             options = dict(source.options)
             if source.reader == "ndjson":

@@ -9,12 +9,15 @@ from __future__ import annotations
 from meshkit.governance.engine import check_policies, column_classes, evaluate
 from meshkit.governance.findings import Finding, Outcome, Violation
 from meshkit.specs.mesh import Mesh, Product
+from meshkit.sql.lineage import LineageCache
 
 
-def column_lineage_rows(mesh: Mesh, product: Product) -> list[tuple[str, str, str, bool]]:
+def column_lineage_rows(
+    mesh: Mesh, product: Product, *, lineage: LineageCache | None = None
+) -> list[tuple[str, str, str, bool]]:
     """(column, source, classification, pii) rows for the catalog; a column with no
-    upstream source gets one row with source ''."""
-    classes = column_classes(mesh, product)
+    upstream source gets one row with source ''. Derived lineage is remembered in `lineage`."""
+    classes = column_classes(mesh, product, lineage=lineage)
     rows: list[tuple[str, str, str, bool]] = []
     for column in product.spec.schema_.columns:
         effective = classes.get(column.name)
@@ -29,6 +32,7 @@ def column_lineage_rows(mesh: Mesh, product: Product) -> list[tuple[str, str, st
 
 __all__ = [
     "Finding",
+    "LineageCache",
     "Outcome",
     "Violation",
     "check_policies",
