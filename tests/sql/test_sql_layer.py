@@ -113,3 +113,11 @@ def test_the_dialect_is_part_of_the_memo_key() -> None:
     lineage.column_lineage("select a from t", inputs, dialect="duckdb", cache=cache)
     lineage.column_lineage("select a from t", inputs, dialect="postgres", cache=cache)
     assert len(cache) == 2
+
+
+def test_spec_types_follow_the_dialect_of_the_validation_context() -> None:
+    from meshkit.specs.models import Column
+
+    assert Column.model_validate({"name": "a", "type": "int8"}).type == "BIGINT"
+    typed = Column.model_validate({"name": "a", "type": "int8"}, context={"dialect": "duckdb"})
+    assert typed.type == "BIGINT"

@@ -45,6 +45,7 @@ class Checked:
 
 
 def hint(dialect: str) -> str:
+    """The advice given with a refused or unreadable query."""
     return (
         f"write one {dialect_title(dialect)} SELECT; products are tables named <domain>.<product>"
     )

@@ -36,12 +36,13 @@ def engine_names() -> list[str]:
     return sorted(ENGINES)
 
 
-def engine_class(name: str, *, where: Problem | None = None) -> type[Engine]:
-    """The engine class registered as `name`. An unknown name is a SpecError located at
-    `where` (e.g. `settings.engine` of the mesh.yaml), with the names there are."""
+def engine_class(name: str) -> type[Engine]:
+    """The engine class registered as `name`. An unknown name is a SpecError at
+    `settings.engine`, with the names there are (loading mesh.yaml already refuses one, at
+    its line)."""
     entry = ENGINES.get(name)
     if entry is None:
-        raise SpecError([unknown_engine(name, where)])
+        raise SpecError([unknown_engine(name)])
     if isinstance(entry, str):
         module, _, attribute = entry.partition(":")
         entry = getattr(importlib.import_module(module), attribute)
@@ -50,20 +51,15 @@ def engine_class(name: str, *, where: Problem | None = None) -> type[Engine]:
     return entry
 
 
-def unknown_engine(name: str, where: Problem | None = None) -> Problem:
-    """The problem of an engine name that is not registered, located at `where`."""
+def unknown_engine(name: str) -> Problem:
+    """The problem of an engine name that is not registered, with a guess or the names."""
     guess = difflib.get_close_matches(name, engine_names(), n=1, cutoff=0.6)
     hint = (
         f"did you mean '{guess[0]}'?"
         if guess
         else f"use one of: {', '.join(repr(n) for n in engine_names())}"
     )
-    message = f"unknown engine {name!r}"
-    if where is None:
-        return Problem(message, path="settings.engine", hint=hint)
-    return Problem(
-        message, file=where.file, path=where.path, line=where.line, column=where.column, hint=hint
-    )
+    return Problem(f"unknown engine {name!r}", path="settings.engine", hint=hint)
 
 
 def dialect_of(name: str) -> str:

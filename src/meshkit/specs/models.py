@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -77,7 +78,17 @@ def normalize_type(value: str, dialect: str | None = None) -> str:
     return sql_types.normalize_type(value, dialect or default_dialect())
 
 
-SqlType = Annotated[str, BeforeValidator(lambda v: normalize_type(v) if isinstance(v, str) else v)]
+def _sql_type(value: Any, info: ValidationInfo) -> Any:
+    """A declared type, normalized in the dialect of the validation context (`{"dialect": ...}`,
+    when the caller knows the mesh's engine), else the default engine's."""
+    if not isinstance(value, str):
+        return value
+    context = info.context if isinstance(info.context, dict) else {}
+    dialect = context.get("dialect")
+    return normalize_type(value, dialect if isinstance(dialect, str) else None)
+
+
+SqlType = Annotated[str, BeforeValidator(_sql_type)]
 
 
 class Spec(BaseModel):

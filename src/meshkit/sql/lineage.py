@@ -1,9 +1,10 @@
 """Column-level lineage of a SQL transform: for each output column, the input columns it reads.
 
-`column_lineage` reads one SQL transform (in the engine's dialect, one query, CTEs allowed) and says, for
-every output column, which input-port columns it is computed from. It qualifies the query once
-with sqlglot (a schema built from the ports' columns), builds the scope tree once, and walks every
-projection back to the input tables through CTEs, subqueries, joins, set operations and stars.
+`column_lineage` reads one SQL transform (in the engine's dialect, one query, CTEs allowed) and
+says, for every output column, which input-port columns it is computed from. It qualifies the
+query once with sqlglot (a schema built from the ports' columns), builds the scope tree once,
+and walks every projection back to the input tables through CTEs, subqueries, joins, set
+operations and stars.
 No string matching: every reference is resolved the way the engine binds it (the walk is
 `lineage_resolver.Resolver`).
 
@@ -33,9 +34,9 @@ Output names compare case-insensitively, as in DuckDB, and are spelled as DuckDB
 as written, else the input's declared spelling). Two outputs with the same name are merged; an
 unaliased expression gets sqlglot's name (`_col_1`), which no declared column can match.
 
-Cost: one parse, one `qualify` and one scope walk per query; results are cached per (SQL, input
-columns, its dialect) in the `LineageCache` a caller passes. With pure-Python sqlglot the parse and `qualify` are ~80% of the time; the mypyc build
-(`sqlglot[c]`) halves it. `sqlglot.lineage.lineage` re-qualifies per column and is ~15x slower.
+Cost: one parse, one `qualify` and one scope walk per query; results are cached per (SQL,
+dialect, input columns) in the `LineageCache` a caller passes. With pure-Python sqlglot the
+parse and `qualify` are ~80% of the time; the mypyc build (`sqlglot[c]`) halves it. `sqlglot.lineage.lineage` re-qualifies per column and is ~15x slower.
 
 Ports whose columns are not known at validate time (file and database inputs, or upstream
 products not given) are *opaque*: a reference to one is taken on trust (`f.email` comes from
