@@ -65,8 +65,9 @@ def step_raw(root: Path) -> dict[str, Any]:
     import duckdb
 
     from meshkit.builder.runner import transform_query
-    from meshkit.engines.sql import DIALECT, copy_to_parquet
+    from meshkit.engines.duckdb import DIALECT
     from meshkit.specs import load_mesh
+    from meshkit.sql.generate import copy_to_parquet
 
     mesh = load_mesh(root)
     product = mesh.products[PRODUCT]
@@ -78,7 +79,7 @@ def step_raw(root: Path) -> dict[str, Any]:
     files = sorted(str(p) for p in (root / "data" / "tpch").glob("lineitem*.parquet"))
     files += sorted(str(p) for p in (root / "data" / "tpch").glob("lineitem/*.parquet"))
     con.execute(f"create view lineitem as select * from read_parquet({files!r})")
-    con.execute(copy_to_parquet(transform_query(product), str(dest)).sql(dialect=DIALECT))
+    con.execute(copy_to_parquet(transform_query(product, DIALECT), str(dest)).sql(dialect=DIALECT))
     elapsed = time.perf_counter() - start
     return {"seconds": elapsed}
 

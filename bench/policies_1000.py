@@ -164,8 +164,9 @@ def generate(root: Path, products: int) -> None:
 
 
 def run(root: Path, repeat: int) -> dict[str, Any]:
-    from meshkit.governance import engine, lineage
+    from meshkit.governance import engine
     from meshkit.specs import load_mesh
+    from meshkit.sql.lineage import LineageCache
 
     loads, evals, warm = [], [], []
     findings: list[Any] = []
@@ -173,7 +174,6 @@ def run(root: Path, repeat: int) -> dict[str, Any]:
     for _ in range(repeat):
         engine.clear_caches()
         memo.unlink(missing_ok=True)
-        lineage.close_store()
         start = time.perf_counter()
         mesh = load_mesh(root)
         problems = engine.check_policies(mesh, now=datetime.now(UTC))
@@ -183,16 +183,14 @@ def run(root: Path, repeat: int) -> dict[str, Any]:
         findings = engine.evaluate(mesh, sorted(mesh.products), now=datetime.now(UTC))
         evals.append(time.perf_counter() - start)
         # warm: a later run in a new process, with the lineage memo the first one saved
-        lineage.open_store(memo)
-        engine.evaluate(mesh, sorted(mesh.products), now=datetime.now(UTC))
-        lineage.save_store()
+        first = LineageCache(memo)
+        engine.evaluate(mesh, sorted(mesh.products), now=datetime.now(UTC), lineage=first)
+        first.save()
         engine.clear_caches()
-        lineage.close_store()
-        lineage.open_store(memo)
+        later = LineageCache(memo)
         start = time.perf_counter()
-        engine.evaluate(mesh, sorted(mesh.products), now=datetime.now(UTC))
+        engine.evaluate(mesh, sorted(mesh.products), now=datetime.now(UTC), lineage=later)
         warm.append(time.perf_counter() - start)
-        lineage.close_store()
     commands = [_command(root) for _ in range(repeat)]
     outcomes: dict[str, int] = {}
     for f in findings:

@@ -335,7 +335,11 @@ def test_a_column_needing_a_mask_without_one_refuses(granted: Workspace) -> None
     stripped = dataclasses.replace(product, spec=spec)
     with pytest.raises(AccessDenied, match="no masking rule"):
         product_view(
-            granted.access.caller(CONSUMER), stripped, column_classes(granted.mesh, product), None
+            granted.access.caller(CONSUMER),
+            stripped,
+            column_classes(granted.mesh, product),
+            None,
+            dialect="duckdb",
         )
 
 
@@ -351,7 +355,9 @@ def test_duckdb_itself_refuses_files_even_past_the_guard(granted: Workspace) -> 
     product = granted.product(C)
     snapshot = granted.snapshot(C)
     assert snapshot is not None
-    view = product_view(caller, product, column_classes(granted.mesh, product), None)
+    view = product_view(
+        caller, product, column_classes(granted.mesh, product), None, dialect="duckdb"
+    )
     types = {c.name: c.type for c in product.spec.schema_.columns}
     source = query.Source(view=view, snapshot=snapshot, sql=query.view_sql(view, snapshot, types))
     for sql in (

@@ -17,9 +17,11 @@ from datetime import date, timedelta
 import pytest
 
 from access.conftest import CONSUMER, CUSTOMERS
-from meshkit.access import guard, parsetree
+from meshkit.access import guard
 from meshkit.errors import AccessDenied, MeshkitError
-from meshkit.specs.validate import duckdb_parse
+from meshkit.sql import duckdb_guard as parsetree
+from meshkit.sql.duckdb_parser import parse as duckdb_parse
+from meshkit.sql.duckdb_parser import statement_types
 from meshkit.workspace import Workspace
 
 C = CUSTOMERS
@@ -287,8 +289,8 @@ def test_a_dynamic_pivot_runs_as_written() -> None:
     """DuckDB cannot serialize a PIVOT whose values come from the data (it runs as an ENUM of
     the values, then the query): the guard checks the text with `IN ('<probe>')` after each
     pivot column, but what runs is the query as written, one DuckDB statement."""
-    checked = guard.check(f"pivot {C} on region, nation using count(*)", {C})
+    checked = guard.check(f"pivot {C} on region, nation using count(*)", {C}, dialect="duckdb")
     sql = guard.render(checked, 10, {C})
     assert "IN (" not in sql
     assert "__meshkit_pivot_values__" not in sql
-    assert parsetree.statement_types(sql) == ["MULTI"]
+    assert statement_types(sql) == ["MULTI"]

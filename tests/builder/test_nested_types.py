@@ -108,4 +108,4 @@ def test_a_nested_difference_is_reported(
     ],
 )
 def test_type_key_compares_structure(a: str, b: str, same: bool) -> None:
-    assert (type_key(a) == type_key(b)) is same
+    assert (type_key(a, "duckdb") == type_key(b, "duckdb")) is same

@@ -254,9 +254,20 @@ def test_column_lineage_is_stored_in_the_catalog_after_a_build(gov_mesh: GovMesh
         (r.column, r.source, r.classification, r.pii)
         for r in ws.catalog.lineage.columns("marketing.buyers")
     }
-    assert stored == {("region", "", "internal", False), ("buyers", NAME, "internal", False)}
-    customers = {(r.column, r.pii) for r in ws.catalog.lineage.columns("customer.customers")}
-    assert ("customer_name", True) in customers
+    # every column has its lineage, classified or not (region carries nothing to inherit)
+    assert stored == {
+        ("region", "customer.customers.region", "internal", False),
+        ("buyers", NAME, "internal", False),
+    }
+    customers = {
+        (r.column, r.source, r.pii) for r in ws.catalog.lineage.columns("customer.customers")
+    }
+    assert customers == {  # a file input's columns are named by its port
+        ("customer_key", "raw.customer_key", False),
+        ("customer_name", "raw.customer_name", True),
+        ("phone", "raw.phone", True),
+        ("region", "raw.region", False),
+    }
 
 
 # ==================================================================== enforcement levels

@@ -8,19 +8,30 @@ from typing import Any
 import pytest
 
 from meshkit.errors import MeshkitError
-from meshkit.governance.lineage import (
-    ColumnClass,
-    ColumnSource,
-    column_lineage,
-    product_lineage,
-    propagate,
-)
+from meshkit.governance import lineage as governed
+from meshkit.governance.lineage import ColumnClass, ColumnSource, LineageCache
 from meshkit.specs.loader import load_mesh
 from meshkit.specs.mesh import Product
 from meshkit.specs.models import Classification
 from meshkit.specs.product import DataProductSpec
+from meshkit.sql import lineage as sql_lineage
 
 from conftest import product_spec
+
+DIALECT = "duckdb"
+
+
+def column_lineage(sql: str, inputs: Any, **options: Any) -> Any:
+    return sql_lineage.column_lineage(sql, inputs, dialect=DIALECT, **options)
+
+
+def product_lineage(product: Product, upstream: Any) -> Any:
+    return governed.product_lineage(product, upstream, dialect=DIALECT)
+
+
+def propagate(product: Product, upstream: Any) -> Any:
+    return governed.propagate(product, upstream, dialect=DIALECT)
+
 
 INPUTS = {
     "customers": ["customer_key", "customer_name", "email", "region", "segment"],
@@ -355,9 +366,10 @@ def test_outputs_with_the_same_name_are_merged() -> None:
 
 
 def test_results_are_cached_but_callers_get_their_own_dict() -> None:
-    first = column_lineage("SELECT email FROM contacts", INPUTS)
+    cache = LineageCache()
+    first = column_lineage("SELECT email FROM contacts", INPUTS, cache=cache)
     first["email"] = frozenset()
-    again = column_lineage("SELECT email FROM contacts", INPUTS)
+    again = column_lineage("SELECT email FROM contacts", INPUTS, cache=cache)
     assert _render(again) == {"email": {"contacts.email"}}
 
 

@@ -22,6 +22,7 @@ from meshkit.access.permissions import Action, Permissions
 from meshkit.access.query import Cancel, Source, run, view_sql
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import RequestRecord, TokenRecord
+from meshkit.engines.registry import dialect_of
 from meshkit.errors import (
     AccessDenied,
     ListProducts,
@@ -33,9 +34,9 @@ from meshkit.errors import (
 from meshkit.events import Kind
 from meshkit.governance.engine import column_classes
 from meshkit.specs.mesh import Mesh, Product
+from meshkit.sql.lineage import LineageCache
 from meshkit.tables.delta import Snapshot
 
-DIALECT = "duckdb"
 OPEN = ("pending",)
 VIEW_CACHE = 512
 UNLIMITED = 2**62
@@ -76,6 +77,7 @@ class AccessControl:
         threads: int | None = None,
         memory_limit: str | None = None,
         hash_key: str = "",
+        lineage: LineageCache | None = None,
     ) -> None:
         self.mesh = mesh
         self.catalog = catalog
@@ -86,6 +88,9 @@ class AccessControl:
         self.threads = threads
         self.memory_limit = memory_limit
         self.hash_key = hash_key  # the secret in front of every `hash` mask
+        # queries, masks and row filters are read in the dialect of the mesh's engine
+        self.dialect = dialect_of(mesh.spec.settings.engine)
+        self.lineage = lineage  # derived column lineage, remembered (the workspace's)
         self._views: dict[tuple[Any, ...], Source] = {}
         self._views_lock = threading.Lock()
         self.permissions = Permissions(grants=self._active_grants)
@@ -235,7 +240,7 @@ class AccessControl:
         domains = {product.domain if d == "own" else d for d in rule.domains}
         if not (domains & consumer.domains):
             return False
-        classes = column_classes(self.mesh, product)
+        classes = column_classes(self.mesh, product, lineage=self.lineage)
         wanted = columns if columns is not None else list(classes)
         return all(
             c in classes
@@ -348,7 +353,7 @@ class AccessControl:
         try:
             # only what the caller can see: a hidden product must answer like a missing one
             visible = {p.id for p in self.visible_products(caller)}
-            checked = guard.check(sql, visible)
+            checked = guard.check(sql, visible, dialect=self.dialect)
             products = checked.products
             if version is not None and len(products) != 1:
                 raise MeshkitError(
@@ -430,8 +435,10 @@ class AccessControl:
         with self._views_lock:
             source = self._views.get(key)
         if source is None:
-            classes = column_classes(self.mesh, product)
-            view = masking.product_view(caller, product, classes, granted, self.hash_key)
+            classes = column_classes(self.mesh, product, lineage=self.lineage)
+            view = masking.product_view(
+                caller, product, classes, granted, self.hash_key, dialect=self.dialect
+            )
             types = {c.name: c.type for c in product.spec.schema_.columns}
             source = Source(view=view, snapshot=snapshot, sql=view_sql(view, snapshot, types))
             with self._views_lock:  # the API server queries from several threads

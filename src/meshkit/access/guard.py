@@ -1,8 +1,9 @@
 """What a consumer's SQL may be: one SELECT (CTEs, subqueries, UNION allowed) over products.
 
-Checked on sqlglot's AST before DuckDB sees anything; DuckDB then runs sqlglot's rendering of
-that same AST (not the text as sent) with external access off and its configuration locked
-(see `query.py`).
+Checked on sqlglot's AST (in the engine's dialect) before the engine sees anything; the engine
+then runs sqlglot's rendering of that same AST (not the text as sent) with external access off
+and its configuration locked (see `query.py`), after its own parser has read that text
+(`sql.native`: for DuckDB, its guard module in `sql/`).
 
 * The statement is one query: no ATTACH, COPY, INSTALL, LOAD, PRAGMA, SET, DDL, DML, EXPLAIN,
   DESCRIBE, SUMMARIZE.
@@ -11,12 +12,12 @@ that same AST (not the text as sent) with external access off and its configurat
   elsewhere in the query is not a CTE here), a PIVOT/UNPIVOT of one of those, or one of the
   `TABLE_FUNCTIONS` (`range`, `generate_series`, `unnest`) with constant arguments: rows made
   from the query's own text, never from data. No other table function anywhere, LATERAL
-  included; no file paths, system catalogs (`information_schema`, `duckdb_*`, `pg_catalog`).
+  included; no file paths, system catalogs (`information_schema`, `pg_catalog`, the engine's own).
 * CTEs are not named like a product or domain the caller can see (no shadowing).
-* Every function is one DuckDB knows as a scalar, aggregate or window function or a macro of
-  its `main` schema that does not read the catalog (an allowlist taken from DuckDB itself, so a
-  quoted or re-cased name is the same name), minus those that read settings, variables or the
-  environment, sleep, or raise on purpose (`error()`: an oracle on rows a filter hides).
+* Every function is one the engine knows as a scalar, aggregate or window function or a macro
+  that does not read the catalog (an allowlist taken from the engine itself, `sql.functions`,
+  so a quoted or re-cased name is the same name), minus those that read settings, variables or
+  the environment, sleep, or raise on purpose (`error()`: an oracle on rows a filter hides).
 """
 
 from __future__ import annotations
@@ -28,12 +29,10 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import build_scope
 
-from meshkit.access.functions import denied_function as denied_function
-from meshkit.access.parsetree import CTE_PREFIX, HINT, check_tree, cte_names, statement_types
 from meshkit.errors import AccessDenied, MeshkitError, NameProducts
-from meshkit.specs.validate import duckdb_parse, duckdb_syntax_error, line_column, parse_error
-
-DIALECT = "duckdb"
+from meshkit.sql.functions import CTE_PREFIX, denied_function
+from meshkit.sql.native import native
+from meshkit.sql.parse import dialect_title, line_column, parse_error
 
 
 @dataclass(frozen=True)
@@ -42,12 +41,21 @@ class Checked:
 
     tree: exp.Query
     products: tuple[str, ...]
+    dialect: str
 
 
-def check(sql: str, products: set[str]) -> Checked:
-    """Parse and check a consumer's query against the products the caller can see;
-    MeshkitError (bad SQL) or AccessDenied (refused)."""
-    tree = _statement_pivot_as_query(_parse(sql))
+def hint(dialect: str) -> str:
+    """The advice given with a refused or unreadable query."""
+    return (
+        f"write one {dialect_title(dialect)} SELECT; products are tables named <domain>.<product>"
+    )
+
+
+def check(sql: str, products: set[str], *, dialect: str) -> Checked:
+    """Parse and check a consumer's query, in `dialect`, against the products the caller can
+    see; MeshkitError (bad SQL) or AccessDenied (refused)."""
+    advice = hint(dialect)
+    tree = _statement_pivot_as_query(_parse(sql, dialect))
     if not isinstance(tree, exp.Query):
         raise AccessDenied(
             f"only a single SELECT is accepted, not {_kind(tree)}",
@@ -66,7 +74,7 @@ def check(sql: str, products: set[str]) -> Checked:
             f"the CTE {cte!r} has the name of a product or domain",
             hint="rename the CTE: a CTE may not shadow a data product",
         )
-    name = denied_function(tree)
+    name = denied_function(tree, dialect)
     if name is not None:
         raise AccessDenied(
             f"function {name}() is not allowed in queries",
@@ -76,16 +84,16 @@ def check(sql: str, products: set[str]) -> Checked:
         if not isinstance(lateral.this, exp.Query | exp.Subquery | exp.Unnest):
             raise AccessDenied(
                 "LATERAL may join a subquery or UNNEST only, not a table function",
-                hint=_HINT,
+                hint=advice,
             )
     for unnest in tree.find_all(exp.Unnest):
         if isinstance(unnest.parent, exp.From | exp.Join | exp.Lateral):  # a table function
-            _constant_arguments("unnest", unnest.expressions)
-    read = _tables(tree, products)
-    return Checked(tree=tree, products=tuple(sorted(read)))
+            _constant_arguments("unnest", unnest.expressions, dialect)
+    read = _tables(tree, products, dialect)
+    return Checked(tree=tree, products=tuple(sorted(read)), dialect=dialect)
 
 
-def _tables(tree: exp.Query, products: set[str]) -> set[str]:
+def _tables(tree: exp.Query, products: set[str], dialect: str) -> set[str]:
     """The products a query reads; refuse any FROM item that is neither a product nor a CTE
     in scope where it is used.
 
@@ -113,7 +121,7 @@ def _tables(tree: exp.Query, products: set[str]) -> set[str]:
                 table.set("this", exp.to_identifier(name, quoted=True))
                 in_scope.add(id(table))
     except (SqlglotError, RecursionError) as err:
-        raise AccessDenied("the query's structure cannot be checked", hint=_HINT) from err
+        raise AccessDenied("the query's structure cannot be checked", hint=hint(dialect)) from err
     finally:
         _restore_pivots(swapped)
     for cte in tree.find_all(exp.CTE):
@@ -125,13 +133,13 @@ def _tables(tree: exp.Query, products: set[str]) -> set[str]:
     for table in tree.find_all(exp.Table):
         if id(table) in in_scope:
             continue
-        if _is_table_function(table):
+        if _is_table_function(table, dialect):
             continue
-        read.add(_product_of(table, products))
+        read.add(_product_of(table, products, dialect))
     return read
 
 
-def _is_table_function(table: exp.Table) -> bool:
+def _is_table_function(table: exp.Table, dialect: str) -> bool:
     """Whether a FROM item is a call of one of `TABLE_FUNCTIONS` (unqualified) with constant
     arguments; refuse such a call with anything else in its arguments.
 
@@ -143,12 +151,12 @@ def _is_table_function(table: exp.Table) -> bool:
         return False
     if table.db or table.args.get("catalog"):
         raise AccessDenied(
-            f"'{table.sql(dialect=DIALECT)}': name table functions without a schema",
-            hint=_HINT,
+            f"'{table.sql(dialect=dialect)}': name table functions without a schema",
+            hint=hint(dialect),
         )
     name = "range" if call.args.get("is_end_exclusive") else "generate_series"
     arguments = [call.args.get(key) for key in ("start", "end", "step")]
-    _constant_arguments(name, [a for a in arguments if isinstance(a, exp.Expr)])
+    _constant_arguments(name, [a for a in arguments if isinstance(a, exp.Expr)], dialect)
     return True
 
 
@@ -169,7 +177,7 @@ _NOT_CONSTANT = (
 )
 
 
-def _constant_arguments(name: str, arguments: list[exp.Expr]) -> None:
+def _constant_arguments(name: str, arguments: list[exp.Expr], dialect: str) -> None:
     """Refuse a table function call whose arguments are not constant expressions: its rows
     must come from the query's text alone, never from a product (not even one the caller may
     read: that would be a LATERAL table function), a file or a setting. Named parameters
@@ -187,7 +195,7 @@ def _constant_arguments(name: str, arguments: list[exp.Expr]) -> None:
         for node in argument.walk():
             if isinstance(node, _NOT_CONSTANT):
                 what = (
-                    f"column {node.sql(dialect=DIALECT)}"
+                    f"column {node.sql(dialect=dialect)}"
                     if isinstance(node, exp.Column)
                     else f"a {node.key.lower()}"
                 )
@@ -242,52 +250,49 @@ def _restore_pivots(swapped: list[tuple[exp.Pivot, exp.Select]]) -> None:
 
 def render(checked: Checked, max_rows: int, products: set[str]) -> str:
     """The SQL that will run: the checked query, capped at `max_rows` + 1 rows, checked again
-    as DuckDB itself parses that very text.
+    as the engine itself parses that very text.
 
     sqlglot's rendering is not always the text it parsed (a string argument of some functions
-    is printed as SQL). So the rendering must read back as itself, and the text DuckDB runs is
-    checked with DuckDB's own parser (`parsetree.check_tree`): one statement that keeps its
-    LIMIT; every table a product or a CTE the statement defines; no table function but
-    `TABLE_FUNCTIONS` with constant arguments; every function in `allowed_functions()`; no
-    bare session names. Anything it cannot classify is refused."""
+    is printed as SQL). So the rendering must read back as itself, and the text the engine
+    runs is checked with its own parser (`NativeSql.check_runnable`; DuckDB's walks its parse
+    tree): one statement that keeps its LIMIT; every table a product or a CTE
+    the statement defines; no table function but `TABLE_FUNCTIONS` with constant arguments;
+    every function in the allowlist; no bare session names. Anything it cannot classify is
+    refused, and so is every query in a dialect without a native parser."""
+    dialect = checked.dialect
     limited = exp.select(exp.Star()).from_(exp.paren(checked.tree.copy()).as_("q"))
     limited = limited.limit(max_rows + 1)
-    sql = _fixed_point(limited)
-    # A PIVOT without IN (...) takes its columns from the data: DuckDB runs it as two
-    # statements (an ENUM of the values, then the query), which json_serialize_sql cannot
-    # show. So DuckDB's parser checks the same text with the values named, and the text that
-    # runs must be exactly that text without them (one DuckDB statement, no other change).
+    sql = _fixed_point(limited, dialect)
+    # A PIVOT without IN (...) takes its columns from the data, which an engine may run as
+    # more than one statement: its parser checks the same text with the values named, and the
+    # text that runs must be exactly that text without them (no other change).
     probe = limited.copy()
     dynamic = _name_pivot_values(probe)
-    checked_sql = _fixed_point(probe) if dynamic else sql
+    checked_sql = _fixed_point(probe, dialect) if dynamic else sql
     if dynamic and checked_sql.replace(_PIVOT_PROBE_SQL, "") != sql:
-        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT)
-    if statement_types(sql) != ["MULTI" if dynamic else "SELECT"]:
-        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT)
-    parsed = duckdb_parse(checked_sql)
-    if parsed is None or parsed.get("error") or len(parsed.get("statements", [])) != 1:
-        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT)
-    statement = parsed["statements"][0]
-    modifiers = statement.get("node", {}).get("modifiers", [])
-    if not any(m.get("type") == "LIMIT_MODIFIER" for m in modifiers if isinstance(m, dict)):
-        raise AccessDenied("the query escapes its row limit", hint=_HINT)
-    ctes = set(cte_names(statement))
-    check_tree(statement, {p.lower() for p in products}, ctes)
+        raise AccessDenied("the query cannot be checked as it would run", hint=hint(dialect))
+    support = native(dialect)
+    if support is None:
+        raise AccessDenied("the query cannot be checked as it would run", hint=hint(dialect))
+    support.check_runnable(sql, products, probe=checked_sql if dynamic else None)
     return sql
 
 
-def _fixed_point(tree: exp.Expr) -> str:
+def _fixed_point(tree: exp.Expr, dialect: str) -> str:
     """sqlglot's rendering of `tree`, which must be a fixed point: text that sqlglot reads back
     into something that renders differently holds SQL that came from inside a string (or a
     comment eating the rest)."""
-    sql = tree.sql(dialect=DIALECT)
+    sql = tree.sql(dialect=dialect)
     try:
-        again = sqlglot.parse_one(sql, dialect=DIALECT).sql(dialect=DIALECT)
+        again = sqlglot.parse_one(sql, dialect=dialect).sql(dialect=dialect)
     except (SqlglotError, RecursionError) as err:
-        raise AccessDenied("the query cannot be checked as it would run", hint=_HINT) from err
+        raise AccessDenied(
+            "the query cannot be checked as it would run", hint=hint(dialect)
+        ) from err
     if again != sql:
         raise AccessDenied(
-            "the query does not read back as written (a string that turns into SQL?)", hint=_HINT
+            "the query does not read back as written (a string that turns into SQL?)",
+            hint=hint(dialect),
         )
     return sql
 
@@ -324,46 +329,48 @@ def _name_pivot_values(tree: exp.Expr) -> bool:
     return found
 
 
-def _parse(sql: str) -> exp.Expr:
+def _parse(sql: str, dialect: str) -> exp.Expr:
+    advice = hint(dialect)
     if not sql.strip():
         raise MeshkitError("the query is empty", hint="send one SELECT over <domain>.<product>")
     try:
-        statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
+        statements = [s for s in sqlglot.parse(sql, dialect=dialect) if s is not None]
     except RecursionError as err:
-        raise AccessDenied("the query is nested too deeply to be checked", hint=_HINT) from err
+        raise AccessDenied("the query is nested too deeply to be checked", hint=advice) from err
     except sqlglot.errors.TokenError as err:
-        raise MeshkitError(f"query does not parse: {err}", hint=_HINT) from err
+        raise MeshkitError(f"query does not parse: {err}", hint=advice) from err
     except sqlglot.ParseError as err:
-        syntax = duckdb_syntax_error(sql)  # DuckDB's parser says what is wrong most plainly
+        support = native(dialect)  # the engine's parser says what is wrong most plainly
+        syntax = support.syntax_error(sql) if support is not None else None
         if syntax is not None:
             message, offset = syntax
             where = ""
             if offset is not None:
                 row, col = line_column(sql, offset)
                 where = f" (line {row}, column {col})"
-            raise MeshkitError(f"query does not parse: {message}{where}", hint=_HINT) from err
+            raise MeshkitError(f"query does not parse: {message}{where}", hint=advice) from err
         message, at_line, at_column = parse_error(err)
         where = f" (line {at_line}, column {at_column})" if at_line is not None else ""
-        raise MeshkitError(f"query does not parse: {message}{where}", hint=_HINT) from err
+        raise MeshkitError(f"query does not parse: {message}{where}", hint=advice) from err
     if len(statements) != 1:
-        raise AccessDenied("only a single statement is accepted", hint=_HINT)
+        raise AccessDenied("only a single statement is accepted", hint=advice)
     return statements[0]
 
 
-def _product_of(table: exp.Table, products: set[str]) -> str:
+def _product_of(table: exp.Table, products: set[str], dialect: str) -> str:
     """The product a FROM item names; refuse anything else."""
     if not isinstance(table.this, exp.Identifier) or table.args.get("catalog"):
         raise AccessDenied(
-            f"'{table.sql(dialect=DIALECT)}' is not a data product: queries read products only",
-            hint=_HINT,
+            f"'{table.sql(dialect=dialect)}' is not a data product: queries read products only",
+            hint=hint(dialect),
         )
     if not table.db:
         raise AccessDenied(
             f"{table.name!r} is not a data product, nor a CTE defined where it is used "
             "(recursive CTEs are not supported)",
-            hint=_HINT,
+            hint=hint(dialect),
         )
-    # DuckDB's names are case-insensitive, and product ids are lower-case
+    # SQL names are case-insensitive, and product ids are lower-case
     pid = f"{table.db}.{table.name}".lower()
     if pid not in products:
         raise AccessDenied(
@@ -377,6 +384,3 @@ def _kind(node: exp.Expr) -> str:
     if isinstance(node, exp.Command):  # sqlglot keeps what it does not model as text
         return str(node.this).upper()
     return node.key.upper()
-
-
-_HINT = HINT

@@ -31,7 +31,6 @@ from meshkit.specs.mesh import Product
 from meshkit.specs.models import Classification
 from meshkit.specs.product import Column
 
-DIALECT = "duckdb"
 REDACTED = "***"
 
 
@@ -78,8 +77,11 @@ def product_view(
     classes: Mapping[str, ColumnClass],
     granted: list[str] | None,
     hash_key: str = "",
+    *,
+    dialect: str,
 ) -> ProductView:
-    """The columns (as is or masked) and rows `caller` may see; `granted` None means all."""
+    """The columns (as is or masked) and rows `caller` may see; `granted` None means all.
+    Masks and the row filter are read in `dialect`, the engine's."""
     member = caller.trusted or product.domain in caller.domains
     columns = []
     for column in product.spec.schema_.columns:
@@ -97,14 +99,20 @@ def product_view(
                 "the query is refused",
                 hint=f"ask the owners of {product.domain} to declare a masking rule for it",
             )
-        columns.append(ColumnView(column.name, mask(column, column.masking, hash_key), masked=True))
+        columns.append(
+            ColumnView(
+                column.name, mask(column, column.masking, hash_key, dialect=dialect), masked=True
+            )
+        )
     row_filter = None
     if not member and product.spec.access.row_filter:
-        row_filter = bind_filter(product, product.spec.access.row_filter, caller.attributes)
+        row_filter = bind_filter(
+            product, product.spec.access.row_filter, caller.attributes, dialect=dialect
+        )
     return ProductView(product.id, tuple(columns), row_filter)
 
 
-def mask(column: Column, rule: Masking, hash_key: str = "") -> exp.Expr:
+def mask(column: Column, rule: Masking, hash_key: str = "", *, dialect: str) -> exp.Expr:
     """The masked value of `column` (NULL stays NULL, so counts of missing values agree).
 
     `hash` is SHA-256 of the platform's secret `hash_key` followed by the value: equal values
@@ -116,7 +124,7 @@ def mask(column: Column, rule: Masking, hash_key: str = "") -> exp.Expr:
         return exp.cast(exp.Null(), column.type)
     if rule.rule == "hash":
         return exp.func(
-            "sha256", exp.DPipe(this=exp.Literal.string(hash_key), expression=text), dialect=DIALECT
+            "sha256", exp.DPipe(this=exp.Literal.string(hash_key), expression=text), dialect=dialect
         )
     if rule.rule == "redact":
         shown: exp.Expr = exp.Literal.string(REDACTED)
@@ -130,27 +138,27 @@ def mask(column: Column, rule: Masking, hash_key: str = "") -> exp.Expr:
                     this=exp.Length(this=text.copy()), expression=exp.Literal.number(rule.keep)
                 ),
                 exp.Literal.number(0),
-                dialect=DIALECT,
+                dialect=dialect,
             ),
-            dialect=DIALECT,
+            dialect=dialect,
         )
         shown = exp.DPipe(
             this=stars,
             expression=exp.Right(this=text.copy(), expression=exp.Literal.number(rule.keep)),
         )
     else:
-        shown = custom_mask(column, rule.expression or "")
+        shown = custom_mask(column, rule.expression or "", dialect=dialect)
     return exp.Case(
         ifs=[exp.If(this=exp.Is(this=raw.copy(), expression=exp.Null()), true=exp.Null())],
         default=shown,
     )
 
 
-def custom_mask(column: Column, expression: str) -> exp.Expr:
+def custom_mask(column: Column, expression: str, *, dialect: str) -> exp.Expr:
     """A `sql` masking rule, held to the rules `meshkit validate` applies (fail-closed: a spec
     that got past validation still cannot widen a mask)."""
-    tree = parse_expression(expression)
-    faults = ["does not parse"] if tree is None else mask_faults(tree, column.name)
+    tree = parse_expression(expression, dialect)
+    faults = ["does not parse"] if tree is None else mask_faults(tree, column.name, dialect)
     if tree is None or faults:
         raise AccessDenied(
             f"the mask of {column.name!r} {faults[0]}: the query is refused",
@@ -159,11 +167,13 @@ def custom_mask(column: Column, expression: str) -> exp.Expr:
     return tree
 
 
-def bind_filter(product: Product, predicate: str, attributes: Mapping[str, Any]) -> exp.Expr:
+def bind_filter(
+    product: Product, predicate: str, attributes: Mapping[str, Any], *, dialect: str
+) -> exp.Expr:
     """The row filter with each `caller.<attribute>` replaced by the caller's value."""
-    tree = parse_expression(predicate)
+    tree = parse_expression(predicate, dialect)
     columns = [c.name for c in product.spec.schema_.columns]
-    faults = ["does not parse"] if tree is None else filter_faults(tree, columns)
+    faults = ["does not parse"] if tree is None else filter_faults(tree, columns, dialect)
     if tree is None or faults:
         raise AccessDenied(
             f"the row filter of {product.id} {faults[0]}: the query is refused",

@@ -2,7 +2,8 @@
 transform's output against the contract, and each custom SQL quality check.
 
 The engine's error names what is wrong ("Referenced column "contry" not found"); this module
-finds where: it looks the name up in DuckDB's own parse tree of the SQL as the user wrote it,
+finds where: it looks the name up in the engine's own parse tree of the SQL as the user wrote
+it (`sql.native`),
 so the problem points at the file, line and column (of the SQL file, or of the YAML line for
 inline SQL), shows the line with a caret, and suggests a column of the input ports.
 """
@@ -13,7 +14,6 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -25,7 +25,8 @@ from meshkit.engines.base import Engine, Session, Source
 from meshkit.errors import MeshkitError, Problem, excerpt
 from meshkit.specs.checks import SqlCheck
 from meshkit.specs.mesh import Mesh, Product
-from meshkit.specs.validate import duckdb_parse, line_column
+from meshkit.sql.native import native
+from meshkit.sql.parse import dialect_title, line_column
 
 
 @dataclass
@@ -52,17 +53,17 @@ def bind_product(mesh: Mesh, product: Product, engine: Engine) -> Bound:
         if columns is None:
             return bound
         try:
-            actual = session.describe(transform_query(product))
+            actual = session.describe(transform_query(product, engine.dialect))
         except MeshkitError as err:
             sql = product.transform_text or ""
-            bound.problems.append(_located(product, sql, err, columns, what="SQL"))
+            bound.problems.append(_located(product, sql, err, columns, engine, what="SQL"))
             bound.skipped.append(
                 f"{product.id}: the contract (schema.columns) and the custom SQL checks were not "
                 "compared with the transform's output, because the transform does not bind"
             )
             return bound
-        bound.problems.extend(_contract_problems(product, actual))
-        bound.problems.extend(_bind_checks(product, session, columns))
+        bound.problems.extend(_contract_problems(product, actual, engine.dialect))
+        bound.problems.extend(_bind_checks(product, session, columns, engine))
     finally:
         session.close()
     return bound
@@ -127,9 +128,11 @@ def _columns_of(session: Session, relation: str) -> list[str]:
     return [name for name, _ in session.describe(query)]
 
 
-def _contract_problems(product: Product, actual: list[tuple[str, str]]) -> Iterator[Problem]:
+def _contract_problems(
+    product: Product, actual: list[tuple[str, str]], dialect: str
+) -> Iterator[Problem]:
     names = [c.name.lower() for c in product.spec.schema_.columns]
-    for violation in contract.violations(product, actual):
+    for violation in contract.violations(product, actual, dialect=dialect):
         loc: list[str | int] = ["schema", "columns"]
         if violation.column is not None:
             loc.append(names.index(violation.column.lower()))
@@ -137,7 +140,7 @@ def _contract_problems(product: Product, actual: list[tuple[str, str]]) -> Itera
 
 
 def _bind_checks(
-    product: Product, session: Session, columns: Mapping[str, Sequence[str]]
+    product: Product, session: Session, columns: Mapping[str, Sequence[str]], engine: Engine
 ) -> Iterator[Problem]:
     """Custom SQL checks read the staged data as `this`: bind each over the contract."""
     declared = [(c.name, c.type) for c in product.spec.schema_.columns]
@@ -147,7 +150,7 @@ def _bind_checks(
         if not isinstance(check, SqlCheck):
             continue
         try:
-            parsed = sqlglot.parse_one(check.query, dialect="duckdb")
+            parsed = sqlglot.parse_one(check.query, dialect=engine.dialect)
         except sqlglot.ParseError:
             continue  # reported when the spec loaded
         if not isinstance(parsed, exp.Query):
@@ -160,6 +163,7 @@ def _bind_checks(
                 check.query,
                 err,
                 scope,
+                engine,
                 what=f"quality check '{check.label()}'",
                 yaml_key=["quality", i, "query"],
             )
@@ -182,6 +186,7 @@ def _located(
     sql: str,
     err: MeshkitError,
     columns: Mapping[str, Sequence[str]],
+    engine: Engine,
     *,
     what: str,
     yaml_key: list[str | int] | None = None,
@@ -192,8 +197,8 @@ def _located(
     first = lines[0] if lines else err.message
     first = re.sub(r"^\w+ Error: ", "", first).rstrip("!")
     first = first.removeprefix("the transform does not bind: ")
-    kind, name, spot = _find(sql, first)
-    hint = _hint(kind, name, lines, columns)
+    kind, name, spot = _find(sql, first, engine.dialect)
+    hint = _hint(kind, name, lines, columns, engine)
     message = f"{what} does not bind: {first}"
     if spot is None:
         if yaml_key is not None or product.transform_file is None:
@@ -228,70 +233,28 @@ def _located(
     )
 
 
-def _find(sql: str, message: str) -> tuple[str | None, str | None, tuple[int, int] | None]:
-    """(kind, name, (character offset, length)) of what `message` names, found in DuckDB's
-    parse tree of `sql`; the earliest occurrence when there are several."""
+def _find(
+    sql: str, message: str, dialect: str
+) -> tuple[str | None, str | None, tuple[int, int] | None]:
+    """(kind, name, (character offset, length)) of what `message` names, found in the
+    engine's parse tree of `sql`; the earliest occurrence when there are several."""
     for kind, pattern in _PATTERNS:
         match = pattern.search(message)
         if match is None:
             continue
         name = match.group("name")
-        tree = duckdb_parse(sql)
-        if tree is None or tree.get("error"):
-            return kind, name, None
-        spots = sorted(_spots(tree, kind, name.lower()))
-        if not spots:
-            return kind, name, None
-        start, length = spots[0]
-        prefix = sql.encode()[:start].decode(errors="ignore")
-        found = sql.encode()[start : start + length].decode(errors="ignore")
-        return kind, name, (len(prefix), max(1, len(found)))
+        support = native(dialect)
+        spot = support.locate(sql, kind, name.lower()) if support is not None else None
+        return kind, name, spot
     return None, None, None
 
 
-def _spots(node: Any, kind: str, name: str) -> Iterator[tuple[int, int]]:
-    if isinstance(node, list):
-        for item in node:
-            yield from _spots(item, kind, name)
-        return
-    if not isinstance(node, dict):
-        return
-    spot = _spot(node, kind, name)
-    if spot is not None:
-        yield spot
-    for value in node.values():
-        if isinstance(value, dict | list):
-            yield from _spots(value, kind, name)
-
-
-def _spot(node: dict[str, Any], kind: str, name: str) -> tuple[int, int] | None:
-    """(byte offset, length) of `node` if it is the `kind` named `name`."""
-    where = node.get("query_location")
-    if not isinstance(where, int) or where < 0:
-        return None
-    length = int(node.get("query_location_length") or 0)
-    parts = [str(p).lower() for p in node.get("column_names") or []]
-    if kind == "column" and parts and parts[-1] == name:
-        return where + max(0, length - len(name)), len(name)  # the name itself in `t.col`
-    if kind == "table" and len(parts) > 1 and parts[0] == name:
-        return where, len(name)
-    if (
-        kind == "table"
-        and node.get("type") == "BASE_TABLE"
-        and str(node.get("table_name", "")).lower() == name
-    ):
-        return where, length or len(name)
-    if (
-        kind == "function"
-        and node.get("class") in ("FUNCTION", "WINDOW")
-        and str(node.get("function_name", "")).lower() == name
-    ):
-        return where, 1 if node.get("is_operator") else len(name)
-    return None
-
-
 def _hint(
-    kind: str | None, name: str | None, lines: list[str], columns: Mapping[str, Sequence[str]]
+    kind: str | None,
+    name: str | None,
+    lines: list[str],
+    columns: Mapping[str, Sequence[str]],
+    engine: Engine,
 ) -> str:
     if kind == "column" and name is not None:
         every = [(c, port) for port, names in columns.items() for c in names]
@@ -310,7 +273,9 @@ def _hint(
         return f"read the input ports by name: {', '.join(columns) or 'none declared'}"
     suggestion = next((line for line in lines[1:] if line.startswith("Did you mean")), None)
     if kind == "function" and suggestion:
-        return suggestion.lower().rstrip("?") + "? (DuckDB's functions are listed at duckdb.org)"
+        title = dialect_title(engine.dialect)
+        listed = f"{title}'s functions are listed at {engine.functions_docs}"
+        return suggestion.lower().rstrip("?") + f"? ({listed})"
     if "explicit type casts" in " ".join(lines):
         return "cast the arguments to the types the function takes, e.g. CAST(x AS BIGINT)"
     return "fix the SQL at this spot; input columns come from each port"

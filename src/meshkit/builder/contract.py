@@ -1,4 +1,5 @@
-"""The schema contract, checked on the transform's *plan* before any data is written."""
+"""The schema contract, checked on the transform's *plan* before any data is written. Types are
+read in the engine's dialect (`Session.dialect`)."""
 
 from __future__ import annotations
 
@@ -17,32 +18,32 @@ from meshkit.specs.yamlpos import did_you_mean
 _TEXT = {exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR}
 
 
-def _canonical(sql_type: str) -> str:
-    """How a type is shown: DuckDB's spelling, field names as written (`"order"` stays lower
-    case: upper-casing a quoted name would name another field)."""
+def _canonical(sql_type: str, dialect: str) -> str:
+    """How a type is shown: the engine's spelling, field names as written (`"order"` stays
+    lower case: upper-casing a quoted name would name another field)."""
     try:
-        return normalize_type(sql_type)
+        return normalize_type(sql_type, dialect)
     except ValueError:
         return sql_type
 
 
 @functools.lru_cache(maxsize=4096)
-def type_key(sql_type: str) -> Any:
-    """A value equal for two spellings of the same DuckDB type, compared structurally: STRUCT
-    fields by name (case-insensitive, quoted or not, as DuckDB resolves them) and type, LIST as
-    `T[]` or `LIST(T)`, MAP by key and value type, to any depth."""
+def type_key(sql_type: str, dialect: str) -> Any:
+    """A value equal for two spellings of the same type in `dialect`, compared structurally:
+    STRUCT fields by name (case-insensitive, quoted or not, as DuckDB resolves them) and type,
+    LIST as `T[]` or `LIST(T)`, MAP by key and value type, to any depth."""
     try:
-        return _key(exp.DataType.build(sql_type, dialect="duckdb"))
+        return _key(exp.DataType.build(sql_type, dialect=dialect), dialect)
     except (sqlglot.ParseError, ValueError):
         return sql_type.upper()
 
 
-def _key(node: exp.Expr) -> Any:
+def _key(node: exp.Expr, dialect: str) -> Any:
     if isinstance(node, exp.ColumnDef):  # a STRUCT or UNION field
         kind = node.args.get("kind")
-        return (node.name.lower(), _key(kind) if kind is not None else None)
+        return (node.name.lower(), _key(kind, dialect) if kind is not None else None)
     if not isinstance(node, exp.DataType):
-        return node.sql(dialect="duckdb").upper()  # a parameter: DECIMAL(10, 2)
+        return node.sql(dialect=dialect).upper()  # a parameter: DECIMAL(10, 2)
     kind = node.this
     if kind in _TEXT:
         name = "VARCHAR"
@@ -50,14 +51,14 @@ def _key(node: exp.Expr) -> Any:
         name = "LIST"  # DuckDB's `T[]` is a list; only `T[n]` is a fixed-size array
     else:
         name = str(kind.value if isinstance(kind, exp.DataType.Type) else kind).upper()
-    size = tuple(v.sql(dialect="duckdb") for v in node.args.get("values") or [])
-    return (name, tuple(_key(e) for e in node.expressions), size)
+    size = tuple(v.sql(dialect=dialect) for v in node.args.get("values") or [])
+    return (name, tuple(_key(e, dialect) for e in node.expressions), size)
 
 
-def difference(produced: str, declared: str, column: str) -> str | None:
+def difference(produced: str, declared: str, column: str, *, dialect: str) -> str | None:
     """Where two nested types first differ, e.g. "field 'items[].grp' is not produced", or None
     when they are the same or differ only at the top (the main message says that)."""
-    got, want = type_key(produced), type_key(declared)
+    got, want = type_key(produced, dialect), type_key(declared, dialect)
     if not (isinstance(got, tuple) and isinstance(want, tuple)) or got[0] != want[0]:
         return None
     return _first_difference(got, want, column)
@@ -102,8 +103,11 @@ def _show(key: Any) -> str:
     return text + "".join(f"[{n}]" for n in size)
 
 
-def violations(product: Product, actual: Sequence[tuple[str, str]]) -> list[ContractViolation]:
-    """Compare the declared columns with what the transform produces (names and types)."""
+def violations(
+    product: Product, actual: Sequence[tuple[str, str]], *, dialect: str
+) -> list[ContractViolation]:
+    """Compare the declared columns with what the transform produces (names and types, read
+    in `dialect`)."""
     declared = {c.name.lower(): c for c in product.spec.schema_.columns}
     produced = {name.lower(): (name, sql_type) for name, sql_type in actual}
     out: list[ContractViolation] = []
@@ -121,18 +125,21 @@ def violations(product: Product, actual: Sequence[tuple[str, str]]) -> list[Cont
             )
             continue
         name, sql_type = produced[key]
-        if type_key(sql_type) != type_key(column.type):
+        if type_key(sql_type, dialect) != type_key(column.type, dialect):
             out.append(
                 ContractViolation(
                     column.name,
-                    f"column '{column.name}' is {_canonical(sql_type)} but the contract says "
-                    f"{_canonical(column.type)}"
+                    f"column '{column.name}' is {_canonical(sql_type, dialect)} but the contract "
+                    f"says {_canonical(column.type, dialect)}"
                     + (
                         f" ({where})"
-                        if (where := difference(sql_type, column.type, column.name))
+                        if (
+                            where := difference(sql_type, column.type, column.name, dialect=dialect)
+                        )
                         else ""
                     ),
-                    f"cast it in the transform: CAST({name} AS {_canonical(column.type)}) AS {column.name}, "
+                    f"cast it in the transform: CAST({name} AS {_canonical(column.type, dialect)}) "
+                    f"AS {column.name}, "
                     "or change the declared type (a contract change: bump the version)",
                 )
             )
@@ -148,7 +155,7 @@ def violations(product: Product, actual: Sequence[tuple[str, str]]) -> list[Cont
     return out
 
 
-def check(product: Product, actual: Sequence[tuple[str, str]]) -> None:
-    found = violations(product, actual)
+def check(product: Product, actual: Sequence[tuple[str, str]], *, dialect: str) -> None:
+    found = violations(product, actual, dialect=dialect)
     if found:
         raise ContractError(product.id, found, file=product.file)

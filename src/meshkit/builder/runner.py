@@ -21,9 +21,9 @@ from sqlglot import exp
 from meshkit.builder import contract, inputs
 from meshkit.builder.quality import STAGED, THIS, CheckResult, run_checks
 from meshkit.engines.base import Engine, Session, Source
-from meshkit.engines.sql import DIALECT, project
 from meshkit.errors import BuildError, ConflictError, GateFailure, MeshkitError, QualityGateError
 from meshkit.specs.mesh import Mesh, Product
+from meshkit.sql.generate import project
 from meshkit.tables.delta import DeltaTables, Snapshot, row_count, staged_schema, table_schema
 from meshkit.tables.local import local_path
 from meshkit.tables.store import Location
@@ -130,8 +130,9 @@ class _Timer:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 
-def transform_query(product: Product) -> exp.Query:
-    parsed = sqlglot.parse_one(product.transform_text or "", dialect=DIALECT)
+def transform_query(product: Product, dialect: str) -> exp.Query:
+    """The product's SQL transform as sqlglot reads it in `dialect` (validated when loaded)."""
+    parsed = sqlglot.parse_one(product.transform_text or "", dialect=dialect)
     assert isinstance(parsed, exp.Query)
     return parsed
 
@@ -214,6 +215,13 @@ def build_product(
     run_id = run_id or uuid.uuid4().hex
     timer = _Timer()
     result = BuildResult(product.id, BuildStatus.FAILED, run_id=run_id, timings=timer.timings)
+    if product.spec.transform.python is not None and not engine.supports_python_transforms:
+        result.error = BuildError(
+            f"{product.id}: the engine {engine.name!r} does not run Python transforms",
+            hint="write the transform in SQL, or set settings.engine to an engine that runs "
+            "Python transforms",
+        )
+        return result
     table = tables.location(product.id, product.spec.output.table)
     current = tables.snapshot(table)
     read_version = current.version if current is not None else None
@@ -232,13 +240,13 @@ def build_product(
                 progress(product.id, "running Python transform")
                 data = _python_output(product, session)
                 actual = session.describe_arrow(data.schema)
-                contract.check(product, actual)
+                contract.check(product, actual, dialect=session.dialect)
                 by_lower = {name.lower(): name for name, _ in actual}
                 session.stage_arrow(
                     data,
                     local_path(stage),  # engines stage into a local folder today
                     columns=[by_lower[c.lower()] for c in declared],
-                    where=retention_predicate(product, now=now),
+                    where=retention_predicate(product, dialect=session.dialect, now=now),
                 )
             else:
                 query = project_checked(product, session, now=now)
@@ -310,16 +318,18 @@ def project_checked(
     product: Product, session: Session, *, now: datetime | None = None
 ) -> exp.Query:
     """The transform, projected onto the contract's columns after checking its plan."""
-    query = transform_query(product)
+    query = transform_query(product, session.dialect)
     actual = session.describe(query)
-    contract.check(product, actual)
+    contract.check(product, actual, dialect=session.dialect)
     by_lower = {name.lower(): name for name, _ in actual}
     projected = project(query, [by_lower[c.name.lower()] for c in product.spec.schema_.columns])
-    keep = retention_predicate(product, now=now)
+    keep = retention_predicate(product, dialect=session.dialect, now=now)
     return projected if keep is None else projected.where(keep)
 
 
-def retention_predicate(product: Product, *, now: datetime | None = None) -> exp.Expr | None:
+def retention_predicate(
+    product: Product, *, dialect: str, now: datetime | None = None
+) -> exp.Expr | None:
     """Rows to keep under the product's retention period, so a rebuild never brings back what
     `meshkit retention apply` deleted. Rows whose date is NULL are kept (as retention apply does)."""
     retention = product.spec.retention
@@ -328,7 +338,7 @@ def retention_predicate(product: Product, *, now: datetime | None = None) -> exp
     column = product.spec.schema_.column(retention.column)
     assert column is not None  # validated when the spec loaded
     cutoff = (now or datetime.now(UTC)) - retention.period
-    sql_type = exp.DataType.build(column.type, dialect=DIALECT)
+    sql_type = exp.DataType.build(column.type, dialect=dialect)
     if sql_type.this == exp.DataType.Type.DATE:
         bound = exp.cast(exp.Literal.string(cutoff.date().isoformat()), sql_type)
     else:

@@ -1,11 +1,13 @@
-"""What an engine is: the one small interface a build needs from DuckDB (or, later, Spark)."""
+"""What an engine is: the one small interface a build needs from a compute engine (DuckDB, or
+later Spark), with its capabilities declared as class attributes that callers ask instead of
+checking which engine it is."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import pyarrow as pa
 from sqlglot import exp
@@ -24,6 +26,9 @@ class Source:
 
 class Session(Protocol):
     """One build's connection. Closed when the build ends."""
+
+    dialect: str
+    """The sqlglot dialect the session's SQL is rendered in (its engine's `dialect`)."""
 
     def register(self, source: Source) -> None: ...
 
@@ -50,6 +55,20 @@ class Session(Protocol):
 
 
 class Engine(Protocol):
-    name: str
+    """A compute engine, made from the mesh's settings (`platform.staging_threads`,
+    `platform.memory_limit`) and registered by `name` in `engines.registry`."""
+
+    name: ClassVar[str]
+    """What `settings.engine` in mesh.yaml names it by."""
+    dialect: ClassVar[str]
+    """The sqlglot dialect of its SQL: transforms, checks, masks and row filters are read,
+    and generated SQL rendered, in it."""
+    functions_docs: ClassVar[str]
+    """Where its SQL functions are documented, for hints ("duckdb.org")."""
+    supports_python_transforms: ClassVar[bool]
+    """Whether `Session.relation`, `describe_arrow` and `stage_arrow` work, so that Python
+    transforms can run on it; a build of a Python product on an engine without fails."""
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None: ...
 
     def session(self) -> Session: ...

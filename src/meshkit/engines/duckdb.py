@@ -11,15 +11,14 @@ import pyarrow as pa
 from sqlglot import exp
 
 from meshkit.engines.base import Source
-from meshkit.engines.sql import (
-    DIALECT,
+from meshkit.errors import BuildError, InputError
+from meshkit.sql.generate import (
     copy_to_parquet,
     create_view,
     empty_relation,
     project,
     table_function,
 )
-from meshkit.errors import BuildError, InputError
 
 _PYTHON_OUTPUT = "__meshkit_python_output"
 _READERS = {
@@ -32,6 +31,9 @@ _READERS = {
 
 class DuckDBEngine:
     name = "duckdb"
+    dialect = "duckdb"
+    functions_docs = "duckdb.org"
+    supports_python_transforms = True
 
     def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
         self.threads = threads
@@ -51,7 +53,7 @@ class DuckDBEngine:
 
 
 class DuckDBSession:
-    dialect = "duckdb"
+    dialect = DuckDBEngine.dialect
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -60,7 +62,7 @@ class DuckDBSession:
         if not source.paths:
             if source.columns is None:
                 raise InputError(f"input '{source.name}' has no data and no known schema")
-            query: exp.Query = empty_relation(source.columns)
+            query: exp.Query = empty_relation(source.columns, dialect=self.dialect)
         else:
             options = dict(source.options)
             if source.reader == "ndjson":
@@ -68,13 +70,13 @@ class DuckDBSession:
             reader = table_function(_READERS[source.reader], source.paths, options)
             query = exp.select(exp.Star()).from_(reader)
         try:
-            self.con.execute(create_view(source.name, query).sql(dialect=DIALECT))
+            self.con.execute(create_view(source.name, query).sql(dialect=self.dialect))
             # Binding the view now surfaces unreadable files and bad options at the input.
             self.con.execute(
                 exp.select(exp.Star())
                 .from_(exp.table_(source.name, quoted=True))
                 .limit(0)
-                .sql(dialect=DIALECT)
+                .sql(dialect=self.dialect)
             )
         except duckdb.Error as err:
             raise InputError(
@@ -85,7 +87,7 @@ class DuckDBSession:
     def describe(self, query: exp.Query) -> list[tuple[str, str]]:
         """Output columns and types of `query`, found by binding it: no data is read."""
         try:
-            relation = self.con.sql(query.sql(dialect=DIALECT))
+            relation = self.con.sql(query.sql(dialect=self.dialect))
         except duckdb.Error as err:
             raise BuildError(
                 f"the transform does not bind: {_first_line(err)}",
@@ -98,7 +100,7 @@ class DuckDBSession:
 
     def stage(self, query: exp.Query, dest: Path) -> None:
         try:
-            self.con.execute(copy_to_parquet(query, str(dest)).sql(dialect=DIALECT))
+            self.con.execute(copy_to_parquet(query, str(dest)).sql(dialect=self.dialect))
         except duckdb.Error as err:
             raise BuildError(
                 f"the transform failed while running: {_first_line(err)}",
@@ -136,7 +138,7 @@ class DuckDBSession:
     def fetch(self, query: exp.Expr, params: Sequence[Any] = ()) -> pa.Table:
         try:
             return self.con.sql(
-                query.sql(dialect=DIALECT), params=list(params) or None
+                query.sql(dialect=self.dialect), params=list(params) or None
             ).to_arrow_table()
         except duckdb.Error as err:
             raise BuildError(f"query failed: {_first_line(err)}") from err

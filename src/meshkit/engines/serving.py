@@ -26,8 +26,8 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from meshkit.engines.sql import create_view, empty_relation, table_function
 from meshkit.errors import AccessDenied, MeshkitError, NextStep
+from meshkit.sql.generate import create_view, empty_relation, table_function
 
 # DuckDB errors whose text can quote a value (a cast, an overflow): shown without the text.
 _VALUE_ERRORS = (
@@ -73,7 +73,7 @@ class DuckDBServing:
         if files:
             query = exp.select(*projections).from_(table_function("read_parquet", files, {}))
         else:
-            empty = empty_relation(list(columns))
+            empty = empty_relation(list(columns), dialect=cls.dialect)
             query = exp.select(*projections).from_(exp.paren(empty).as_("e"))
         if where is not None:
             query = query.where(where.copy())

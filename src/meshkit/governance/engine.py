@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from meshkit.engines.registry import dialect_of
 from meshkit.errors import MeshkitError, Problem
 from meshkit.governance import rules
 from meshkit.governance.document import downstream_index, product_document
@@ -24,6 +25,7 @@ from meshkit.governance.lineage import ColumnClass, propagate
 from meshkit.specs.mesh import Located, Mesh, Product
 from meshkit.specs.policies import PolicySpec
 from meshkit.specs.yamlpos import did_you_mean
+from meshkit.sql.lineage import LineageCache, derive_many
 
 
 @dataclass(frozen=True)
@@ -233,12 +235,9 @@ _REGO_CACHE: dict[Path, Any] = {}
 
 
 def clear_caches() -> None:
-    """Forget compiled Rego files and derived lineage (benchmarks measure cold runs)."""
-    from meshkit.governance import lineage
-
+    """Forget compiled Rego files (benchmarks measure cold runs; derived lineage lives in the
+    `LineageCache` a caller passes, and goes with it)."""
     _REGO_CACHE.clear()
-    lineage._cached_lineage.cache_clear()
-    lineage._PRECOMPUTED.clear()
 
 
 def _rego(file: Path) -> Any:
@@ -262,8 +261,11 @@ def _plugin(name: str) -> Any:
 # --------------------------------------------------------------------------- evaluation
 
 
-def column_classes(mesh: Mesh, product: Product) -> dict[str, ColumnClass]:
-    """Each column's classification after lineage: declared, or inherited from upstream products."""
+def column_classes(
+    mesh: Mesh, product: Product, *, lineage: LineageCache | None = None
+) -> dict[str, ColumnClass]:
+    """Each column's classification after lineage: declared, or inherited from upstream
+    products (lineage read in the dialect of the mesh's engine, remembered in `lineage`)."""
     if not product.upstream():  # file and database inputs carry no classification to inherit
         return {
             c.name: ColumnClass(product.classification_of(c), c.pii, (), False)
@@ -274,7 +276,9 @@ def column_classes(mesh: Mesh, product: Product) -> dict[str, ColumnClass]:
         for p in product.spec.inputs
         if p.product in mesh.products
     }
-    return propagate(product, upstream)
+    return propagate(
+        product, upstream, dialect=dialect_of(mesh.spec.settings.engine), cache=lineage
+    )
 
 
 def evaluate(
@@ -283,11 +287,14 @@ def evaluate(
     *,
     now: datetime,
     previous_status: Mapping[str, str] | None = None,
+    lineage: LineageCache | None = None,
 ) -> list[Finding]:
-    """Every applicable policy on every named product; failures waived where a waiver holds."""
+    """Every applicable policy on every named product; failures waived where a waiver holds.
+    Derived lineage is remembered in `lineage` (a cache for this evaluation when None)."""
     previous = previous_status or {}
     ids = list(products)
-    _derive_lineage_ahead(mesh, ids)
+    lineage = lineage if lineage is not None else LineageCache()
+    _derive_lineage_ahead(mesh, ids, lineage)
     sources = rules.raw_sources(mesh)
     consumers = downstream_index(mesh)
     params_of: dict[tuple[str, str], Any] = {}
@@ -300,7 +307,7 @@ def evaluate(
         if not applicable:
             continue
         try:
-            columns = column_classes(mesh, product)
+            columns = column_classes(mesh, product, lineage=lineage)
             lineage_error: MeshkitError | None = None
         except MeshkitError as err:  # lineage cannot be derived: rules needing it fail closed
             columns, lineage_error = {}, err
@@ -321,6 +328,7 @@ def evaluate(
                         columns=columns,
                         previous_status=previous.get(pid),
                         raw_sources=sources,
+                        lineage=lineage,
                     )
                     finding = _finding(product, policy, list(builtin.check(ctx)))
             elif lineage_error is not None:  # its document would hide inherited PII: fail closed
@@ -339,7 +347,7 @@ def evaluate(
     return findings
 
 
-def _derive_lineage_ahead(mesh: Mesh, ids: list[str]) -> None:
+def _derive_lineage_ahead(mesh: Mesh, ids: list[str], cache: LineageCache) -> None:
     """Derive the column lineage of many SQL transforms on every core before the rules run."""
     import os
 
@@ -355,7 +363,8 @@ def _derive_lineage_ahead(mesh: Mesh, ids: list[str]) -> None:
             jobs.append(lineage.lineage_job(product, upstream))
         except MeshkitError:
             continue
-    lineage.derive_many(jobs, workers=os.cpu_count() or 1)
+    dialect = dialect_of(mesh.spec.settings.engine)
+    derive_many(jobs, dialect=dialect, workers=os.cpu_count() or 1, cache=cache)
 
 
 def _finding(product: Product, policy: Policy, violations: list[Violation]) -> Finding:

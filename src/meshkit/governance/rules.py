@@ -17,11 +17,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from meshkit.engines.registry import dialect_of
 from meshkit.errors import MeshkitError
 from meshkit.governance.findings import Violation
 from meshkit.governance.lineage import ColumnClass
 from meshkit.specs.mesh import Located, Mesh, Product
 from meshkit.specs.models import Classification, Duration, Lifecycle
+from meshkit.sql.lineage import LineageCache
 from meshkit.urls import mask_url
 
 SENSITIVE = (Classification.CONFIDENTIAL, Classification.RESTRICTED)
@@ -41,6 +43,7 @@ class Context:
     columns: Mapping[str, ColumnClass]  # effective classification after lineage
     previous_status: str | None  # the lifecycle status the catalog last saw
     raw_sources: Mapping[str, list[str]] = field(default_factory=dict)  # source -> product ids
+    lineage: LineageCache | None = None  # derived lineage, shared by the rules of one evaluation
 
     def at(self, message: str, *loc: str | int, hint: str | None = None) -> Violation:
         """A violation located at `loc` in the product's spec file."""
@@ -184,7 +187,8 @@ def data_lineage(ctx: Context) -> Iterator[Violation]:
             if p.product in ctx.mesh.products
         }
         try:
-            product_lineage(ctx.product, upstream)
+            dialect = dialect_of(ctx.mesh.spec.settings.engine)
+            product_lineage(ctx.product, upstream, dialect=dialect, cache=ctx.lineage)
         except MeshkitError as err:
             yield ctx.at(
                 f"column lineage cannot be derived from the transform: {err.message}",

@@ -10,23 +10,25 @@ every error), `meshkit schema` prints their JSON Schema, and docs/specs.md docum
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-import sqlglot
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
-from sqlglot import exp
+
+from meshkit.engines.registry import DEFAULT_ENGINE, default_dialect, engine_names, unknown_engine
+from meshkit.sql import types as sql_types
 
 API_VERSION = "meshkit/v1"
 
@@ -73,35 +75,23 @@ Duration = Annotated[
 ]
 
 
-@functools.lru_cache(maxsize=4096)
-def normalize_type(value: str) -> str:
-    """Canonical DuckDB spelling of a SQL type (`int8` -> `BIGINT`, `string` -> `VARCHAR`)."""
-    if value.count("(") != value.count(")"):
-        raise ValueError(
-            f"{value!r} is not a SQL type: unbalanced parentheses; inside {{ }} flow mappings "
-            "quote types that contain commas, e.g. type: 'decimal(15,2)'"
-        )
-    try:
-        built = exp.DataType.build(value, dialect="duckdb")
-    except (sqlglot.ParseError, ValueError) as err:
-        raise ValueError(
-            f"{value!r} is not a SQL type; use e.g. bigint, integer, double, decimal(15,2), "
-            "varchar, boolean, date, timestamp"
-        ) from err
-    if built.this == exp.DataType.Type.USERDEFINED:
-        raise ValueError(
-            f"{value!r} is not a SQL type; use e.g. bigint, integer, double, decimal(15,2), "
-            "varchar, boolean, date, timestamp"
-        )
-    for node in built.find_all(exp.DataType):  # DuckDB has no LIST(T) syntax: it is T[]
-        if node.this == exp.DataType.Type.LIST:
-            node.set("this", exp.DataType.Type.ARRAY)
-    # sqlglot spells DuckDB's VARCHAR as TEXT and INTEGER as INT; show what DESCRIBE says
-    text = re.sub(r"\bTEXT\b", "VARCHAR", built.sql(dialect="duckdb"))
-    return re.sub(r"\bINT\b", "INTEGER", text)
+def normalize_type(value: str, dialect: str | None = None) -> str:
+    """Canonical spelling of a SQL type (`int8` -> `BIGINT`, `string` -> `VARCHAR`) in
+    `dialect`, by default the default engine's (`engines.registry.DEFAULT_ENGINE`)."""
+    return sql_types.normalize_type(value, dialect or default_dialect())
 
 
-SqlType = Annotated[str, BeforeValidator(lambda v: normalize_type(v) if isinstance(v, str) else v)]
+def _sql_type(value: Any, info: ValidationInfo) -> Any:
+    """A declared type, normalized in the dialect of the validation context (`{"dialect": ...}`,
+    when the caller knows the mesh's engine), else the default engine's."""
+    if not isinstance(value, str):
+        return value
+    context = info.context if isinstance(info.context, dict) else {}
+    dialect = context.get("dialect")
+    return normalize_type(value, dialect if isinstance(dialect, str) else None)
+
+
+SqlType = Annotated[str, BeforeValidator(_sql_type)]
 
 
 class Spec(BaseModel):
@@ -195,7 +185,11 @@ class MeshSettings(Spec):
         "sqlite:///.meshkit/catalog.db",
         description="SQLAlchemy URL of the catalog; relative sqlite paths are under the mesh root.",
     )
-    engine: Literal["duckdb"] = Field("duckdb", description="Default engine for transforms.")
+    engine: str = Field(
+        DEFAULT_ENGINE,
+        description="Default engine for transforms: a name in the engine registry "
+        "(`meshkit.engines.registry`).",
+    )
     staging_threads: int | None = Field(
         None, ge=1, description="Threads the engine may use (default: all cores)."
     )
@@ -210,3 +204,11 @@ class MeshSettings(Spec):
     )
     storage: StorageSettings = Field(default_factory=StorageSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+
+    @field_validator("engine")
+    @classmethod
+    def _registered_engine(cls, name: str) -> str:
+        if name not in engine_names():
+            problem = unknown_engine(name)
+            raise ValueError(f"invalid value {name!r} for 'engine'; {problem.hint}")
+        return name

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import ast
-import json
-import re
-import threading
 import zoneinfo
 from collections.abc import Collection, Iterable, Iterator
-from typing import Any
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 
+from meshkit.engines.registry import dialect_of
 from meshkit.errors import Problem
 from meshkit.specs.access_checks import access_problems
 from meshkit.specs.checks import FreshnessCheck, PatternCheck, SqlCheck
@@ -21,6 +17,15 @@ from meshkit.specs.cron import cron_problem
 from meshkit.specs.mesh import Mesh, Product
 from meshkit.specs.product import FileFormat
 from meshkit.specs.yamlpos import did_you_mean
+from meshkit.sql.native import native
+from meshkit.sql.parse import (
+    dialect_title,
+    line_column,
+    node_position,
+    parse_error,
+    statements,
+    table_function_reads,
+)
 
 _FORMATS: dict[str, FileFormat] = {
     ".parquet": "parquet",
@@ -51,24 +56,30 @@ def cross_check(
 ) -> list[Problem]:
     """Problems that span files. `unloaded`: ids of products that exist on disk but failed to
     load (their own problems are already reported; references to them are not "unknown").
-    `degraded`: such products whose inputs, transform and schema are sound, checked too."""
+    `degraded`: such products whose inputs, transform and schema are sound, checked too.
+    SQL is read in the dialect of the mesh's engine (`settings.engine`)."""
+    dialect = dialect_of(mesh.spec.settings.engine)
     problems: list[Problem] = []
     checked = [*mesh.products.values(), *degraded]
-    parse_all(
-        [
-            p.transform_text
-            for p in checked
-            if p.transform_text is not None and p.spec.transform.python is None
-        ]
-    )
+    support = native(dialect)
+    if support is not None:
+        support.prepare(
+            [
+                p.transform_text
+                for p in checked
+                if p.transform_text is not None and p.spec.transform.python is None
+            ]
+        )
     for product in checked:
-        problems.extend(_check_product(mesh, product, unloaded))
+        problems.extend(_check_product(mesh, product, unloaded, dialect))
     problems.extend(_check_cycles(mesh))
-    problems.extend(access_problems(mesh))
+    problems.extend(access_problems(mesh, dialect))
     return problems
 
 
-def _check_product(mesh: Mesh, product: Product, unloaded: Collection[str]) -> Iterator[Problem]:
+def _check_product(
+    mesh: Mesh, product: Product, unloaded: Collection[str], dialect: str
+) -> Iterator[Problem]:
     # A product whose domain.yaml is invalid is still checked; the loader has already reported
     # that domain.yaml, so there is nothing to add here.
     spec = product.spec
@@ -122,14 +133,14 @@ def _check_product(mesh: Mesh, product: Product, unloaded: Collection[str]) -> I
         for name, loc in targets:
             if (problem := missing(name, loc)) is not None:
                 yield problem
-        if isinstance(check, PatternCheck) and (error := regex_error(check.pattern)):
+        if isinstance(check, PatternCheck) and (error := regex_error(check.pattern, dialect)):
             yield product.problem(
                 f"invalid regular expression {check.pattern!r}: {error}",
                 ["quality", i, "pattern"],
                 hint="patterns use RE2 syntax; in YAML, single-quote them to keep backslashes",
             )
         if isinstance(check, SqlCheck):
-            yield from _check_sql_check(product, check, i)
+            yield from _check_sql_check(product, check, i, dialect)
         if (
             isinstance(check, FreshnessCheck)
             and isinstance(column, str)
@@ -178,16 +189,13 @@ def _check_product(mesh: Mesh, product: Product, unloaded: Collection[str]) -> I
     if spec.transform.python is not None:
         yield from _check_python(product)
     elif product.transform_text is not None:
-        yield from check_sql(product)
+        yield from check_sql(product, dialect)
 
 
-def regex_error(pattern: str) -> str | None:
-    """DuckDB evaluates patterns with RE2, so RE2 decides what is valid."""
-    try:
-        duckdb.execute("SELECT regexp_full_match('', ?)", [pattern]).fetchall()
-    except duckdb.Error as err:
-        return str(err).split("\n")[0].removeprefix("Invalid Input Error: ")
-    return None
+def regex_error(pattern: str, dialect: str) -> str | None:
+    """Why the engine would refuse `pattern` (it evaluates the pattern checks), or None."""
+    support = native(dialect)
+    return support.pattern_error(pattern) if support is not None else None
 
 
 def _sql_location(product: Product) -> tuple[list[str | int], int]:
@@ -197,112 +205,19 @@ def _sql_location(product: Product) -> tuple[list[str | int], int]:
     return ["transform", "query"], 0
 
 
-_PARSER_LOCK = threading.Lock()
-_parser: duckdb.DuckDBPyConnection | None = None
-
-
-_PARSED: dict[str, dict[str, Any]] = {}
-
-
-def parse_all(sqls: list[str]) -> None:
-    """Parse many transforms in one DuckDB query (a call costs ~2 ms; a row costs ~0.1 ms)."""
-    todo = sorted({q for q in sqls if q not in _PARSED})
-    if not todo:
-        return
-    try:
-        with _PARSER_LOCK:
-            global _parser
-            if _parser is None:
-                _parser = duckdb.connect()
-            rows = _parser.execute(
-                "SELECT q, json_serialize_sql(q) FROM unnest(?::VARCHAR[]) AS t(q)", [todo]
-            ).fetchall()
-    except duckdb.Error:
-        return
-    for sql, tree in rows:
-        if isinstance(tree, str):
-            _PARSED[sql] = json.loads(tree)
-
-
-def duckdb_parse(sql: str) -> dict[str, Any] | None:
-    """DuckDB's own parse tree of `sql` (json_serialize_sql), or None if it cannot be had."""
-    if sql in _PARSED:
-        return _PARSED[sql]
-    try:
-        with _PARSER_LOCK:
-            global _parser
-            if _parser is None:
-                _parser = duckdb.connect()  # one in-memory database: connecting costs ~0.1 s
-            row = _parser.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
-    except duckdb.Error:  # e.g. the json extension cannot be loaded: sqlglot still checks
-        return None
-    if row is None or not isinstance(row[0], str):
-        return None
-    parsed: dict[str, Any] = json.loads(row[0])
-    return parsed
-
-
-def duckdb_syntax_error(
-    sql: str, parsed: dict[str, Any] | None = None
-) -> tuple[str, int | None] | None:
-    """DuckDB's own parser on the SQL as written: (message, character offset) of a syntax error.
-
-    sqlglot alone is lenient (it accepts `SELECT a,, b` and reads `FROM FROM x` as a subquery),
-    and the transform is DuckDB SQL, so DuckDB decides what is valid syntax.
-    """
-    result = parsed if parsed is not None else duckdb_parse(sql)
-    if result is None or not result.get("error") or result.get("error_type") != "parser":
-        return None
-    position = str(result.get("position", ""))
-    offset = None
-    if position.isdigit():  # a byte offset into the UTF-8 text
-        offset = len(sql.encode()[: int(position)].decode(errors="ignore"))
-    return str(result.get("error_message", "syntax error")), offset
-
-
-def _plain_reads(parsed: dict[str, Any]) -> tuple[set[str], set[str]] | None:
-    """(tables read, CTE names) from DuckDB's parse tree of a single SELECT, or None when the
-    tree is not that (the sqlglot path then explains what is wrong)."""
-    statements = parsed.get("statements")
-    if parsed.get("error") or not isinstance(statements, list) or len(statements) != 1:
-        return None
-    tables: set[str] = set()
-    ctes: set[str] = set()
-    stack: list[Any] = [statements[0]]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if node.get("type") == "TABLE_FUNCTION":
-                return None  # the sqlglot path explains why this is refused
-            if node.get("type") == "BASE_TABLE":
-                if node.get("schema_name") or node.get("catalog_name"):
-                    return None
-                tables.add(str(node.get("table_name", "")).lower())
-            cte_map = node.get("cte_map")
-            if isinstance(cte_map, dict):
-                ctes.update(str(e.get("key", "")).lower() for e in cte_map.get("map", []))
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return tables, ctes
-
-
-def line_column(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column of a 0-based character offset."""
-    offset = min(offset, len(text))
-    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def check_sql(product: Product) -> Iterator[Problem]:
+def check_sql(product: Product, dialect: str) -> Iterator[Problem]:
+    """Problems of a SQL transform read in `dialect`: syntax (as the engine's own parser
+    reports it, where it has one), one SELECT, and reading only its input ports."""
     sql = product.transform_text or ""
-    parsed = duckdb_parse(sql)
-    reads = _plain_reads(parsed) if parsed is not None else None
-    if reads is not None:  # the fast path: DuckDB parsed one statement; only its tables matter
+    title = dialect_title(dialect)
+    support = native(dialect)
+    reads = support.reads(sql) if support is not None else None
+    if reads is not None:  # the fast path: the engine parsed one statement; only its tables matter
         tables, ctes = reads
         ports = {p.name.lower() for p in product.spec.inputs}
         if tables <= ports | ctes:
             return
-    syntax = duckdb_syntax_error(sql, parsed)
+    syntax = support.syntax_error(sql) if support is not None else None
     if syntax is not None:
         message, offset = syntax
         line, column = line_column(sql, offset) if offset is not None else (None, None)
@@ -311,11 +226,11 @@ def check_sql(product: Product) -> Iterator[Problem]:
             f"SQL does not parse: {message}",
             line=line,
             column=column,
-            hint="the transform is DuckDB SQL; check the SQL at and just before this position",
+            hint=f"the transform is {title} SQL; check the SQL at and just before this position",
         )
         return
     try:
-        statements = [s for s in sqlglot.parse(sql, dialect="duckdb") if s is not None]
+        parsed = statements(sql, dialect)
     except sqlglot.ParseError as err:
         message, line, column = parse_error(err)
         yield _sql_problem(
@@ -323,28 +238,28 @@ def check_sql(product: Product) -> Iterator[Problem]:
             f"SQL does not parse: {message}",
             line=line,
             column=column,
-            hint="the transform is DuckDB SQL; check the SQL just before this position",
+            hint=f"the transform is {title} SQL; check the SQL just before this position",
         )
         return
-    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+    if len(parsed) != 1 or not isinstance(parsed[0], exp.Query):
         yield _sql_problem(
             product,
-            f"the transform must be exactly one SELECT statement (found {len(statements)} statements)"
-            if len(statements) != 1
-            else f"the transform must be a SELECT, not {statements[0].key.upper()}",
+            f"the transform must be exactly one SELECT statement (found {len(parsed)} statements)"
+            if len(parsed) != 1
+            else f"the transform must be a SELECT, not {parsed[0].key.upper()}",
             hint="write one SELECT (CTEs are fine); meshkit does the writing",
         )
         return
-    query = statements[0]
+    query = parsed[0]
     ports = {p.name.lower() for p in product.spec.inputs}
     ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
     for table in query.find_all(exp.Table):
         name = table.name.lower()
         if isinstance(table.this, exp.Anonymous | exp.Func) or table_function_reads(table):
-            line, column = _node_position(sql, table)
+            line, column = node_position(sql, table)
             yield _sql_problem(
                 product,
-                f"SQL reads '{table.sql(dialect='duckdb')}' directly: a transform reads only its "
+                f"SQL reads '{table.sql(dialect=dialect)}' directly: a transform reads only its "
                 "input ports",
                 line=line,
                 column=column,
@@ -355,17 +270,17 @@ def check_sql(product: Product) -> Iterator[Problem]:
         if not name:
             continue
         if table.db:
-            line, column = _node_position(sql, table)
+            line, column = node_position(sql, table)
             yield _sql_problem(
                 product,
-                f"SQL reads '{table.sql(dialect='duckdb')}': refer to inputs by their port name",
+                f"SQL reads '{table.sql(dialect=dialect)}': refer to inputs by their port name",
                 line=line,
                 column=column,
                 hint=f"input ports: {', '.join(sorted(ports))}",
             )
         elif name not in ports and name not in ctes:
             guess = did_you_mean(name, sorted(ports))
-            line, column = _node_position(sql, table)
+            line, column = node_position(sql, table)
             yield _sql_problem(
                 product,
                 f"SQL reads table '{table.name}', which is not an input port",
@@ -375,54 +290,6 @@ def check_sql(product: Product) -> Iterator[Problem]:
                 if guess
                 else f"declare it under inputs (ports: {', '.join(sorted(ports))})",
             )
-
-
-def table_function_reads(table: exp.Table) -> bool:
-    """`FROM 'file.parquet'` (a quoted path) is a table function in disguise."""
-    return (
-        isinstance(table.this, exp.Identifier)
-        and table.this.quoted
-        and ("/" in table.name or "." in table.name)
-    )
-
-
-def reads_beyond_tables(query: exp.Expr) -> exp.Table | None:
-    """The first FROM item that is a table function or a file path, if any."""
-    for table in query.find_all(exp.Table):
-        if isinstance(table.this, exp.Anonymous | exp.Func) or table_function_reads(table):
-            return table
-    return None
-
-
-def parse_error(err: sqlglot.ParseError) -> tuple[str, int | None, int | None]:
-    """sqlglot's first error as (readable message, line, column of the offending token's start).
-
-    sqlglot reports the column where the highlighted token *ends*, and names its own classes
-    ("Required keyword: 'expression' missing for <class 'sqlglot...Mul'>").
-    """
-    first = err.errors[0] if err.errors else {}
-    description = str(first.get("description") or err)
-    description = re.sub(r"<class '(?:[\w]+\.)*(\w+)'>", r"\1", description)
-    highlight = str(first.get("highlight") or "")
-    line = first.get("line")
-    column = first.get("col")
-    if highlight and "\n" not in highlight and isinstance(column, int):
-        column = max(1, column - len(highlight) + 1)
-    if highlight:
-        description += f" (near '{highlight.strip()}')"
-    return description, line if isinstance(line, int) else None, column
-
-
-def _node_position(sql: str, node: exp.Expression) -> tuple[int | None, int | None]:
-    """1-based line and column where a parsed table reference starts in the SQL text."""
-    starts = [
-        ident.meta["start"]
-        for ident in node.find_all(exp.Identifier)
-        if isinstance(ident.meta.get("start"), int)
-    ]
-    if not starts:
-        return None, None
-    return line_column(sql, min(starts))
 
 
 def _sql_problem(
@@ -439,9 +306,11 @@ def _sql_problem(
     return product.problem(message, loc, hint=hint)
 
 
-def _check_sql_check(product: Product, check: SqlCheck, index: int) -> Iterator[Problem]:
+def _check_sql_check(
+    product: Product, check: SqlCheck, index: int, dialect: str
+) -> Iterator[Problem]:
     try:
-        parsed = sqlglot.parse_one(check.query, dialect="duckdb")
+        parsed = sqlglot.parse_one(check.query, dialect=dialect)
     except sqlglot.ParseError as err:
         yield product.problem(
             f"custom check SQL does not parse: {parse_error(err)[0]}",

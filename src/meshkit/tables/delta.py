@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -61,6 +61,11 @@ class DeltaTables:
 
     `warehouse` is a location, a URI or a plain path; `store` the `TableStore` for its scheme
     (by default the registry's, `meshkit.tables.stores`)."""
+
+    predicate_dialect: ClassVar[str] = "postgres"
+    """The sqlglot dialect whose rendering delta-rs (DataFusion) reads in predicates: double-
+    quoted identifiers, `FILTER (WHERE ...)`; what differs, timestamp literals, is rewritten
+    first (`tables.retention.for_delta`)."""
 
     def __init__(self, warehouse: TableRef, store: TableStore | None = None) -> None:
         self.warehouse = locate(warehouse)

@@ -49,9 +49,6 @@ from meshkit.tables.delta import MIN_VACUUM_RETENTION, DeltaTables
 from meshkit.tables.stores import TableRef, locate
 
 OPERATION = "retention"
-DELTA_DIALECT = "postgres"
-"""The sqlglot dialect whose rendering delta-rs (DataFusion) reads: double-quoted identifiers,
-`FILTER (WHERE ...)`; what differs, timestamp literals, is rewritten first (`for_delta`)."""
 
 _PRECISIONS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
 """Digits of a second's fraction that each Arrow timestamp unit holds: a SQL type's precision."""
@@ -199,7 +196,7 @@ def for_delta(expression: exp.Expr) -> str:
         return exp.Anonymous(this="arrow_cast", expressions=[node.this.copy(), arrow_type])
 
     rewritten = expression.copy().transform(arrow_cast)
-    return rewritten.sql(dialect=DELTA_DIALECT, normalize_functions=False)
+    return rewritten.sql(dialect=DeltaTables.predicate_dialect, normalize_functions=False)
 
 
 def expired_predicate(field: pa.Field, cutoff: datetime) -> str:
@@ -209,7 +206,7 @@ def expired_predicate(field: pa.Field, cutoff: datetime) -> str:
 
 def quote_identifier(name: str) -> str:
     """`name` as a quoted SQL identifier."""
-    return exp.to_identifier(name, quoted=True).sql(dialect=DELTA_DIALECT)
+    return exp.to_identifier(name, quoted=True).sql(dialect=DeltaTables.predicate_dialect)
 
 
 def _resolve_column(schema: pa.Schema, column: str, product_id: str) -> pa.Field:

@@ -205,7 +205,8 @@ class Builds:
                 ],
             )
             catalog.lineage.replace_columns(
-                product.id, governance.column_lineage_rows(ws.mesh, product)
+                product.id,
+                governance.column_lineage_rows(ws.mesh, product, lineage=ws.lineage_cache),
             )
             ws.sync.register([product.id])  # the catalog's status is the published one
         status = run_status(result)

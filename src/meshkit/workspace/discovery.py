@@ -78,7 +78,7 @@ class Discovery:
             ws.reconcile(product_id)
         known = ws.sync.known(product_id)
         last = ws.catalog.runs.last(product_id) if known else None
-        classes = governance.column_classes(ws.mesh, product)
+        classes = governance.column_classes(ws.mesh, product, lineage=ws.lineage_cache)
         return ProductDetails(
             product=product,
             table=ws.table_of(product_id),

@@ -25,7 +25,8 @@ from meshkit.access.permissions import Action
 from meshkit.builder import planner
 from meshkit.builder.runner import BuildResult, Progress
 from meshkit.catalog import Catalog, VersionRecord
-from meshkit.engines.duckdb import DuckDBEngine
+from meshkit.engines.base import Engine
+from meshkit.engines.registry import engine_class
 from meshkit.errors import SpecError
 from meshkit.events import EventStream
 from meshkit.events.subscribers import AuditTrail, Webhooks
@@ -158,12 +159,19 @@ class Workspace:
         return DeltaTables(warehouse if is_uri(warehouse) else self.mesh.resolve_path(warehouse))
 
     @cached_property
-    def engine(self) -> DuckDBEngine:
+    def lineage_cache(self) -> governance.LineageCache:
+        """Derived column lineage, remembered in memory and in `.meshkit/lineage-memo.json`."""
+        return governance.LineageCache(self.root / ".meshkit" / "lineage-memo.json")
+
+    @cached_property
+    def engine(self) -> Engine:
         return self.new_engine(self.settings)
 
-    def new_engine(self, settings: MeshSettings) -> DuckDBEngine:
-        """The engine `settings` choose, sized by them."""
-        return DuckDBEngine(threads=settings.staging_threads, memory_limit=settings.memory_limit)
+    def new_engine(self, settings: MeshSettings) -> Engine:
+        """The engine mesh.yaml's `settings.engine` names (`engines.registry`), sized by the
+        settings."""
+        cls = engine_class(settings.engine)
+        return cls(threads=settings.staging_threads, memory_limit=settings.memory_limit)
 
     def close(self) -> None:
         if self._catalog is not None:

@@ -14,7 +14,7 @@ from meshkit import governance
 from meshkit.catalog import PolicyEvaluation
 from meshkit.errors import PolicyError, Problem
 from meshkit.events import Kind
-from meshkit.governance import lineage, reports
+from meshkit.governance import reports
 from meshkit.governance.findings import Finding, Violation
 from meshkit.specs import Mesh
 
@@ -80,11 +80,12 @@ class Policies:
         ws = self.ws
         if previous is None:
             previous = {p.id: p.status for p in ws.catalog.products.find()}
-        lineage.open_store(ws.root / ".meshkit" / "lineage-memo.json")
         try:
-            return governance.evaluate(mesh, ids, now=ws.now(), previous_status=previous)
+            return governance.evaluate(
+                mesh, ids, now=ws.now(), previous_status=previous, lineage=ws.lineage_cache
+            )
         finally:
-            lineage.save_store()
+            ws.lineage_cache.save()
 
     def report(self) -> dict[str, Any]:
         """Compliance per domain and per policy, from the latest stored evaluation of each

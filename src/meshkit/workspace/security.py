@@ -40,6 +40,7 @@ class Security:
             threads=settings.staging_threads,
             memory_limit=settings.memory_limit,
             hash_key=self.hash_key,
+            lineage=ws.lineage_cache,
         )
 
     @cached_property

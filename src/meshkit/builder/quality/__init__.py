@@ -3,7 +3,7 @@ cost of one scan.
 
 Each check type is one registered class (`base.py`: `Check`, `Declared`, `RowCheck`,
 `@register`); the built-in ones are in `builtin.py` and `custom.py`, spelled for the session's
-SQL dialect (`dialects.py`). `run_checks` (`scan.py`) answers what the staged files' footer
+SQL dialect (`dialects.py`, spelled by `meshkit.sql.spellings`). `run_checks` (`scan.py`) answers what the staged files' footer
 statistics prove, measures the rest in a single SELECT over the staged rows, judges each check
 with the clock it is given, and fetches PII-free samples of failures (`samples.py`).
 
@@ -37,13 +37,12 @@ from meshkit.builder.quality.base import (
     register,
     unregister,
 )
-from meshkit.builder.quality.dialects import DIALECTS, Dialect
+from meshkit.builder.quality.dialects import Dialect
 from meshkit.builder.quality.samples import SAMPLE_ROWS, safe_columns
 from meshkit.builder.quality.scan import CheckResult, compile_checks, run_checks
 
 __all__ = [
     "CHECKS",
-    "DIALECTS",
     "SAMPLE_ROWS",
     "STAGED",
     "THIS",

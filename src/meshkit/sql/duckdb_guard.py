@@ -1,4 +1,4 @@
-"""The guard's second layer: the text that will run, as DuckDB's own parser reads it.
+"""The query guard's second layer: the text that will run, as DuckDB's own parser reads it.
 
 sqlglot checked its own reading of the query (`guard.check`); DuckDB runs sqlglot's rendering
 of it, and a rendering is not always read by DuckDB as sqlglot read it. So the parse tree that
@@ -11,30 +11,32 @@ refused. Whatever cannot be classified is refused too.
 from __future__ import annotations
 
 import re
-import threading
+from collections.abc import Collection
 
-import duckdb
-
-from meshkit.access.functions import TABLE_FUNCTIONS, allowed_functions
 from meshkit.errors import AccessDenied, TimeTravel
+from meshkit.sql.duckdb_functions import allowed_functions
+from meshkit.sql.duckdb_parser import parse, statement_types
+from meshkit.sql.functions import CTE_PREFIX, TABLE_FUNCTIONS
 
-CTE_PREFIX = "__meshkit_cte_"
 HINT = "write one DuckDB SELECT; products are tables named <domain>.<product>"
 
-_STATEMENTS_LOCK = threading.Lock()
-_statements: duckdb.DuckDBPyConnection | None = None
 
-
-def statement_types(sql: str) -> list[str]:
-    """The types of the statements DuckDB's parser makes of `sql` (parsed, never run)."""
-    global _statements
-    try:
-        with _STATEMENTS_LOCK:
-            if _statements is None:
-                _statements = duckdb.connect(":memory:")
-            return [s.type.name for s in _statements.extract_statements(sql)]
-    except duckdb.Error:
-        return []
+def check_runnable(sql: str, products: Collection[str], *, probe: str | None = None) -> None:
+    """Refuse unless DuckDB reads `sql` as one SELECT that keeps its LIMIT and whose tree
+    passes `check_tree`. A PIVOT without IN (...) takes its columns from the data: DuckDB runs
+    it as two statements (an ENUM of the values, then the query), which json_serialize_sql
+    cannot show; so `probe`, the same text with the values named, is what is walked."""
+    if statement_types(sql) != ["MULTI" if probe is not None else "SELECT"]:
+        raise AccessDenied("the query cannot be checked as it would run", hint=HINT)
+    parsed = parse(probe if probe is not None else sql)
+    if parsed is None or parsed.get("error") or len(parsed.get("statements", [])) != 1:
+        raise AccessDenied("the query cannot be checked as it would run", hint=HINT)
+    statement = parsed["statements"][0]
+    modifiers = statement.get("node", {}).get("modifiers", [])
+    if not any(m.get("type") == "LIMIT_MODIFIER" for m in modifiers if isinstance(m, dict)):
+        raise AccessDenied("the query escapes its row limit", hint=HINT)
+    ctes = set(cte_names(statement))
+    check_tree(statement, {p.lower() for p in products}, ctes)
 
 
 def cte_names(node: object) -> list[str]:

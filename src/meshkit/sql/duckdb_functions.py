@@ -1,7 +1,8 @@
-"""The functions a consumer's query may call: DuckDB's own scalar, aggregate, window and
-macro functions minus those that reach outside the data, and the few table functions that make
-rows from their arguments alone. Used by both layers of the guard (`guard.py` on sqlglot's AST,
-`parsetree.py` on DuckDB's parse tree) and by `meshkit validate` for masks and row filters."""
+"""The functions a consumer's query may call in DuckDB: its own scalar, aggregate, window and
+macro functions minus those that reach outside the data (settings, variables, environment,
+files, the catalog), sleep, or leak through errors or statistics. Asked through
+`sql.functions` by both layers of the query guard and by `meshkit validate` for masks and row
+filters."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import re
 from functools import cache
 
 import duckdb
-from sqlglot import exp
 
 # Known functions a query still may not call: they reach outside the data (settings,
 # variables, environment, files, the catalog), sleep, or leak through errors or statistics.
@@ -51,27 +51,7 @@ def allowed_functions() -> frozenset[str]:
 # Functions DuckDB's parser knows that its function catalog does not list
 _SPECIAL = frozenset({"unnest", "unlist", "grouping", "grouping_id", "coalesce", "ifnull"})
 
-# The table functions a FROM may call: each makes rows from its arguments alone (no file, no
-# catalog, no setting), and its arguments must be constant (see `_constant_arguments`), so what
-# it returns is a function of the query's text. DuckDB's other table functions stay refused.
-TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 
-
-def denied_function(tree: exp.Expr) -> str | None:
-    """The first function in `tree` that queries may not call, lower-cased.
-
-    Functions sqlglot does not model (`exp.Anonymous`) must be in `allowed_functions()`;
-    modelled ones are standard functions, checked against the deny list by DuckDB name."""
-    allowed = allowed_functions()
-    for node in tree.find_all(exp.Func):
-        if isinstance(node, exp.AnonymousAggFunc | exp.CombinedAggFunc):
-            return node.name.lower() or node.sql_name().lower()  # a function named by a string
-        if isinstance(node, exp.Anonymous):
-            name = node.name.lower()  # the identifier without quotes: DuckDB ignores case
-            if name not in allowed:
-                return name
-        else:
-            name = node.sql_name().lower()
-            if _DENIED.match(name):
-                return name
-    return None
+def denied(name: str) -> bool:
+    """Whether a function sqlglot models may not be called, by its DuckDB name."""
+    return _DENIED.match(name) is not None

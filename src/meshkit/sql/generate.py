@@ -1,4 +1,5 @@
-"""SQL the platform generates, built as sqlglot ASTs (never by string formatting)."""
+"""SQL the platform generates, built as sqlglot ASTs (never by string formatting): reader calls,
+views, typed empty relations, projections, `COPY`. Rendered in the engine's dialect by the caller."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ from typing import Any
 
 from sqlglot import exp
 
-DIALECT = "duckdb"
-
 
 def literal(value: Any) -> exp.Expr:
-    """A Python value as a DuckDB literal; dicts become struct literals ({'a': 'INT'})."""
+    """A Python value as a SQL literal; dicts become struct literals ({'a': 'INT'})."""
     if isinstance(value, Mapping):
         return exp.Struct(
             expressions=[
@@ -40,11 +39,12 @@ def create_view(name: str, query: exp.Query, *, schema: str | None = None) -> ex
     )
 
 
-def empty_relation(columns: Sequence[tuple[str, str]]) -> exp.Select:
-    """A typed relation with no rows: `SELECT CAST(NULL AS t) AS c, ... WHERE FALSE`."""
+def empty_relation(columns: Sequence[tuple[str, str]], *, dialect: str) -> exp.Select:
+    """A typed relation with no rows: `SELECT CAST(NULL AS t) AS c, ... WHERE FALSE`, the
+    types `t` read in `dialect`."""
     return exp.select(
         *(
-            exp.alias_(exp.cast(exp.null(), exp.DataType.build(t, dialect=DIALECT)), c, quoted=True)
+            exp.alias_(exp.cast(exp.null(), exp.DataType.build(t, dialect=dialect)), c, quoted=True)
             for c, t in columns
         )
     ).where(exp.false())
