@@ -65,7 +65,7 @@ def step_raw(root: Path) -> dict[str, Any]:
     import duckdb
 
     from meshkit.builder.runner import transform_query
-    from meshkit.engines.duckdb import DIALECT
+    from meshkit.engines.duckdb import DuckDBEngine
     from meshkit.specs import load_mesh
     from meshkit.sql.generate import copy_to_parquet
 
@@ -79,7 +79,8 @@ def step_raw(root: Path) -> dict[str, Any]:
     files = sorted(str(p) for p in (root / "data" / "tpch").glob("lineitem*.parquet"))
     files += sorted(str(p) for p in (root / "data" / "tpch").glob("lineitem/*.parquet"))
     con.execute(f"create view lineitem as select * from read_parquet({files!r})")
-    con.execute(copy_to_parquet(transform_query(product, DIALECT), str(dest)).sql(dialect=DIALECT))
+    dialect = DuckDBEngine.dialect
+    con.execute(copy_to_parquet(transform_query(product, dialect), str(dest)).sql(dialect=dialect))
     elapsed = time.perf_counter() - start
     return {"seconds": elapsed}
 

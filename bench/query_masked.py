@@ -163,7 +163,7 @@ def prepare(scale: float) -> Path:
             print(f"  building {', '.join(missing)}", file=sys.stderr)
             for result in ws.build(missing):
                 if not result.ok:
-                    raise SystemExit(f"build of {result.product} failed: {result.error}")
+                    raise SystemExit(f"build of {result.product_id} failed: {result.error}")
         consumer = ws.access.caller(CONSUMER)
         granted = {g.product_id for g in ws.access.grants(consumer)}
         until = datetime.now(UTC) + timedelta(days=30)
@@ -189,7 +189,7 @@ class Timers:
         guard.check = self._wrap("guard", guard.check)  # parse, allow-list, product names
         cls = control.AccessControl
         cls._source = self._wrap("sources", cls._source)  # grants, masks, filter, snapshot
-        ws.access.record = self._wrap("audit", ws.access.record)  # the audit append
+        ws.access.emit = self._wrap("audit", ws.access.emit)  # the event: the audit append
 
     def _wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:

@@ -111,6 +111,8 @@ CUSTOMERS = product_spec(
 )
 NAME = "customer.customers.customer_name"
 PHONE = "customer.customers.phone"
+KEY = "customer.customers.customer_key"
+REGION = "customer.customers.region"
 DECLASSIFIED = {"to": "internal", "reason": "a count of distinct customers, not a name"}
 
 # product -> (SQL, declared columns, {column: upstream columns it inherits PII from})
@@ -206,24 +208,25 @@ def test_pii_lineage_facts(gov_mesh: GovMesh) -> None:
         name: governance.column_lineage_rows(mesh, mesh.products[f"marketing.{name}"])
         for name in ("copied", "concatenated", "buyers", "filtered")
     }
+    # every column has its sources, classified or not: customer_key only carries nothing
     assert rows["copied"] == [
-        ("customer_key", "", "internal", False),
+        ("customer_key", KEY, "internal", False),
         ("customer_name", NAME, "internal", True),
     ]
     assert rows["concatenated"] == [
-        ("customer_key", "", "internal", False),
+        ("customer_key", KEY, "internal", False),
         ("contact_line", NAME, "internal", True),
         ("contact_line", PHONE, "internal", True),
     ]
     # declassified: still shows where it came from, but is no longer PII
     assert rows["buyers"] == [
-        ("region", "", "internal", False),
+        ("region", REGION, "internal", False),
         ("buyers", NAME, "internal", False),
     ]
     # WHERE columns decide which rows, not what a value is: nothing inherited
     assert rows["filtered"] == [
-        ("customer_key", "", "internal", False),
-        ("region", "", "internal", False),
+        ("customer_key", KEY, "internal", False),
+        ("region", REGION, "internal", False),
     ]
 
 
@@ -256,7 +259,7 @@ def test_column_lineage_is_stored_in_the_catalog_after_a_build(gov_mesh: GovMesh
     }
     # every column has its lineage, classified or not (region carries nothing to inherit)
     assert stored == {
-        ("region", "customer.customers.region", "internal", False),
+        ("region", REGION, "internal", False),
         ("buyers", NAME, "internal", False),
     }
     customers = {
