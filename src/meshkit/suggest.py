@@ -22,7 +22,9 @@ def close_matches(
     candidates = list(options)
     if not fold:
         return difflib.get_close_matches(word, candidates, n=n, cutoff=CUTOFF)
-    by_folded = {c.casefold(): c for c in candidates}
+    by_folded: dict[str, str] = {}
+    for c in candidates:  # a name written two ways comes back as first written
+        by_folded.setdefault(c.casefold(), c)
     found = difflib.get_close_matches(word.casefold(), list(by_folded), n=n, cutoff=CUTOFF)
     return [by_folded[f] for f in found]
 

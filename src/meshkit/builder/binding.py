@@ -10,7 +10,6 @@ inline SQL), shows the line with a caret, and suggests a column of the input por
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from meshkit.specs.checks import SqlCheck
 from meshkit.specs.mesh import Mesh, Product
 from meshkit.sql.native import native
 from meshkit.sql.parse import dialect_title, line_column
+from meshkit.suggest import close_matches
 
 
 @dataclass
@@ -258,11 +258,9 @@ def _hint(
 ) -> str:
     if kind == "column" and name is not None:
         every = [(c, port) for port, names in columns.items() for c in names]
-        close = difflib.get_close_matches(name.lower(), [c.lower() for c, _ in every], n=3)
+        close = close_matches(name, [c for c, _ in every], fold=True)
         if close:
-            matches = [(c, p) for c, p in every if c.lower() in close]
-            matches.sort(key=lambda m: close.index(m[0].lower()))
-            column, port = matches[0]
+            column, port = next((c, p) for c, p in every if c == close[0])
             return f"did you mean '{column}' (a column of {port})?"
         listed = "; ".join(
             f"{port}: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}"

@@ -22,7 +22,6 @@ from meshkit.governance.findings import Finding
 _PIPE_WIDTH = None if sys.stdout.isatty() else 160
 out = Console(highlight=False, soft_wrap=True, width=_PIPE_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=_PIPE_WIDTH)
-NO_WRAP = {"id", "product", "column", "check_name", "status", "version"}  # ids stay greppable
 
 STATUS_STYLE = {
     "published": "green",

@@ -8,12 +8,12 @@ attribute of it (see `engines.base.Engine`), asked by the callers, never an `if 
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import TypeVar
 
 from meshkit.engines.base import Engine
 from meshkit.errors import Problem, SpecError
+from meshkit.suggest import did_you_mean
 
 DEFAULT_ENGINE = "duckdb"
 """The engine of a mesh that names none; its `dialect` is the dialect of SQL read without a
@@ -53,9 +53,9 @@ def engine_class(name: str) -> type[Engine]:
 
 def unknown_engine(name: str) -> Problem:
     """The problem of an engine name that is not registered, with a guess or the names."""
-    guess = difflib.get_close_matches(name, engine_names(), n=1, cutoff=0.6)
+    guess = did_you_mean(name, engine_names())
     hint = (
-        f"did you mean '{guess[0]}'?"
+        f"did you mean '{guess}'?"
         if guess
         else f"use one of: {', '.join(repr(n) for n in engine_names())}"
     )
