@@ -16,7 +16,14 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "build_vs_duckdb.py"
 @pytest.mark.slow
 def test_build_benchmark_produces_a_report(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--scale", "0.01", "--repeat", "1"],
+        [
+            sys.executable,
+            str(BENCH),
+            "--scale",
+            "0.01",
+            "--repeat",
+            "2",
+        ],  # 2: rebuilds of the same data
         capture_output=True,
         text=True,
         timeout=600,
