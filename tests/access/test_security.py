@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from access.conftest import CONSUMER, CUSTOMERS, NO_GRANT
+from meshkit.engines.serving import DuckDBServing
 from meshkit.errors import AccessDenied, MeshkitError, NotFoundError
 from meshkit.tables.delta import list_files
 from meshkit.workspace import Workspace
@@ -359,7 +360,11 @@ def test_duckdb_itself_refuses_files_even_past_the_guard(granted: Workspace) -> 
         caller, product, column_classes(granted.mesh, product), None, dialect="duckdb"
     )
     types = {c.name: c.type for c in product.spec.schema_.columns}
-    source = query.Source(view=view, snapshot=snapshot, sql=query.view_sql(view, snapshot, types))
+    source = query.Source(
+        view=view,
+        snapshot=snapshot,
+        sql=query.view_sql(view, snapshot, types, serving=DuckDBServing),
+    )
     for sql in (
         "select * from read_csv('/etc/passwd')",
         "select * from read_text('/etc/hostname')",
@@ -367,7 +372,7 @@ def test_duckdb_itself_refuses_files_even_past_the_guard(granted: Workspace) -> 
         "select * from glob('/tmp/*')",
     ):
         with pytest.raises(MeshkitError):
-            query.run(sql, [source], max_rows=10, timeout_s=10)
+            query.run(sql, [source], serving=DuckDBServing, max_rows=10, timeout_s=10)
 
 
 def test_a_slow_query_is_cancelled(granted: Workspace) -> None:
@@ -375,7 +380,13 @@ def test_a_slow_query_is_cancelled(granted: Workspace) -> None:
     from meshkit.access import query
 
     with pytest.raises(MeshkitError, match=r"cancelled after 0\.5 s"):
-        query.run("select count(*) from range(100000000000) a", [], max_rows=10, timeout_s=0.5)
+        query.run(
+            "select count(*) from range(100000000000) a",
+            [],
+            serving=DuckDBServing,
+            max_rows=10,
+            timeout_s=0.5,
+        )
 
 
 def test_hidden_products_answer_like_missing_ones_in_queries(granted: Workspace) -> None:

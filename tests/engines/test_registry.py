@@ -15,9 +15,10 @@ import pytest
 from sqlglot import exp
 
 from meshkit.engines import registry
-from meshkit.engines.base import Engine, Session, Source
+from meshkit.engines.base import Engine, Serving, Session, Source
 from meshkit.engines.duckdb import DuckDBEngine
-from meshkit.errors import SpecError
+from meshkit.engines.serving import DuckDBServing
+from meshkit.errors import AccessDenied, SpecError
 from meshkit.workspace import Workspace
 
 import yaml_writer
@@ -76,6 +77,7 @@ class RecordingEngine:
     dialect: ClassVar[str] = "duckdb"
     functions_docs: ClassVar[str] = "duckdb.org"
     supports_python_transforms: ClassVar[bool] = False
+    serving: ClassVar[type[Serving] | None] = DuckDBServing  # queries served as DuckDB does
     log: ClassVar[list[str]] = []
 
     def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
@@ -178,10 +180,34 @@ def test_engine_class_refuses_an_unknown_name_with_the_known_ones() -> None:
     assert problem.hint == "use one of: 'duckdb'"
 
 
+def test_an_engine_that_serves_no_queries_refuses_them(
+    make_mesh: MakeMesh,
+    workspace_of: Callable[[Path], Workspace],
+    recording: type[RecordingEngine],
+) -> None:
+    """Fail closed: the query path asks the mesh's engine for its serving engine."""
+
+    class BuildOnly(RecordingEngine):
+        name: ClassVar[str] = "build-only"
+        serving: ClassVar[type[Serving] | None] = None
+
+    registry.register(BuildOnly)
+    try:
+        ws = workspace_of(_mesh(make_mesh, "build-only"))
+        [result] = ws.build()
+        assert result.status == "published", result.error
+        with pytest.raises(AccessDenied, match="'build-only' serves no queries"):
+            ws.query("select id from sales.orders")
+    finally:
+        registry.ENGINES.pop(BuildOnly.name)
+
+
 def test_the_default_engine_is_duckdb_and_its_capabilities_are_class_attributes() -> None:
     cls: type[Engine] = registry.engine_class(registry.DEFAULT_ENGINE)
     assert cls is DuckDBEngine
     assert (cls.name, cls.dialect, cls.supports_python_transforms) == ("duckdb", "duckdb", True)
+    assert cls.serving is DuckDBServing
+    assert registry.serving_class("duckdb") is DuckDBServing
     assert registry.default_dialect() == "duckdb"
 
 

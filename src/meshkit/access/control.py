@@ -22,7 +22,8 @@ from meshkit.access.permissions import Action, Permissions
 from meshkit.access.query import Cancel, Source, run, view_sql
 from meshkit.catalog import Catalog
 from meshkit.catalog.access import RequestRecord, TokenRecord
-from meshkit.engines.registry import dialect_of
+from meshkit.engines.base import Serving
+from meshkit.engines.registry import serving_class
 from meshkit.errors import (
     AccessDenied,
     ListProducts,
@@ -89,7 +90,6 @@ class AccessControl:
         self.memory_limit = memory_limit
         self.hash_key = hash_key  # the secret in front of every `hash` mask
         # queries, masks and row filters are read in the dialect of the mesh's engine
-        self.dialect = dialect_of(mesh.spec.settings.engine)
         self.lineage = lineage  # derived column lineage, remembered (the workspace's)
         self._views: dict[tuple[Any, ...], Source] = {}
         self._views_lock = threading.Lock()
@@ -97,6 +97,16 @@ class AccessControl:
         """Who may do what (`meshkit.access.permissions`): the frontends ask it too."""
 
     # -- identities and tokens -------------------------------------------------------------
+
+    @property
+    def serving(self) -> type[Serving]:
+        """The engine that serves queries (the mesh's engine's); fail closed if it has none."""
+        return serving_class(self.mesh.spec.settings.engine)
+
+    @property
+    def dialect(self) -> str:
+        """The dialect of the guard, the masks and the row filters: the serving engine's."""
+        return self.serving.dialect
 
     def caller(self, name: str) -> Caller:
         return resolve(self.mesh, name)
@@ -364,6 +374,7 @@ class AccessControl:
             table, truncated = run(
                 guard.render(checked, limit, visible),
                 sources,
+                serving=self.serving,
                 max_rows=limit,
                 timeout_s=settings.query_timeout.total_seconds(),
                 threads=self.threads,
@@ -440,7 +451,11 @@ class AccessControl:
                 caller, product, classes, granted, self.hash_key, dialect=self.dialect
             )
             types = {c.name: c.type for c in product.spec.schema_.columns}
-            source = Source(view=view, snapshot=snapshot, sql=view_sql(view, snapshot, types))
+            source = Source(
+                view=view,
+                snapshot=snapshot,
+                sql=view_sql(view, snapshot, types, serving=self.serving),
+            )
             with self._views_lock:  # the API server queries from several threads
                 if len(self._views) >= VIEW_CACHE:
                     self._views.pop(next(iter(self._views)))

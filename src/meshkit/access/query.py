@@ -1,9 +1,9 @@
 """Running a checked query over exactly the files of the product versions it reads.
 
 Each product the query names becomes a view (`view_sql`: masked columns, row filter) over the
-Parquet files of the version asked for; the serving engine (`SERVING`, today
-`meshkit.engines.serving.DuckDBServing`) runs the query in a database that can read those files
-and nothing else. Here: which files, the `Cancel` that stops a running query from another
+Parquet files of the version asked for; the serving engine of the mesh's engine
+(`Engine.serving`, e.g. `meshkit.engines.serving.DuckDBServing`) runs the query in a database
+that can read those files and nothing else. Here: which files, the `Cancel` that stops a running query from another
 thread, and the row limit; the engine holds the locking-down, the timeout and the value-free
 errors.
 """
@@ -19,12 +19,10 @@ import pyarrow as pa
 from sqlglot import exp
 
 from meshkit.access.masking import ProductView
-from meshkit.engines.serving import DuckDBServing
+from meshkit.engines.base import Serving
 from meshkit.errors import AccessDenied, MeshkitError, ShowColumns
 from meshkit.tables.delta import Snapshot, list_files
 
-SERVING = DuckDBServing
-"""The serving engine's class; its `dialect` is the dialect of every view and query here."""
 # Said when a query fails on something else than a value, memory, files or permissions: most
 # often a name.
 _FAILED_HINT = ShowColumns()
@@ -89,6 +87,7 @@ def run(
     sql: str,
     sources: Sequence[Source],
     *,
+    serving: type[Serving],
     max_rows: int,
     timeout_s: float,
     threads: int | None = None,
@@ -100,7 +99,7 @@ def run(
     when `cancel` is thrown."""
     cancel = cancel or Cancel()
     cancel.check()
-    table = SERVING(threads=threads, memory_limit=memory_limit).run(
+    table = serving(threads=threads, memory_limit=memory_limit).run(
         sql,
         files=sorted({f for s in sources for f in list_files(s.snapshot.files)}),
         schemas=sorted({s.view.product.split(".", 1)[0] for s in sources}),
@@ -114,7 +113,9 @@ def run(
     return table, False
 
 
-def view_sql(view: ProductView, snapshot: Snapshot, types: Mapping[str, str]) -> str:
+def view_sql(
+    view: ProductView, snapshot: Snapshot, types: Mapping[str, str], *, serving: type[Serving]
+) -> str:
     """`CREATE VIEW <domain>.<name> AS SELECT <columns or masks> FROM read_parquet(<the
     version's files>) WHERE <row filter>`; `types` are the contract's, for columns an older
     version does not have."""
@@ -132,7 +133,7 @@ def view_sql(view: ProductView, snapshot: Snapshot, types: Mapping[str, str]) ->
             f"you may see no column of {view.product}",
             hint="request access to the columns you need",
         )
-    return SERVING.view_sql(
+    return serving.view_sql(
         view.product,
         projections,
         list_files(snapshot.files),

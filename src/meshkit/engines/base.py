@@ -4,7 +4,8 @@ checking which engine it is."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
@@ -68,7 +69,58 @@ class Engine(Protocol):
     supports_python_transforms: ClassVar[bool]
     """Whether `Session.relation`, `describe_arrow` and `stage_arrow` work, so that Python
     transforms can run on it; a build of a Python product on an engine without fails."""
+    serving: ClassVar[type[Serving] | None]
+    """The engine that serves consumers' queries over the published files (`Serving`), or
+    None: queries on a mesh whose engine serves none are refused."""
 
     def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None: ...
 
     def session(self) -> Session: ...
+
+
+class Stop(Protocol):
+    """A query's stop switch, as a serving engine uses it (`meshkit.access.query.Cancel`)."""
+
+    def check(self) -> None:
+        """Raise if the switch was thrown."""
+
+    def hooked(self, interrupt: Callable[[], None]) -> AbstractContextManager[None]:
+        """Call `interrupt` whenever the switch is thrown while the block runs."""
+
+
+class Serving(Protocol):
+    """What serves a checked query: a database that can read the queried versions' files and
+    nothing else, one per query, within a timeout; errors that show no values."""
+
+    name: ClassVar[str]
+    dialect: ClassVar[str]
+    """The dialect the query guard, masks and row filters are read and rendered in."""
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None: ...
+
+    @classmethod
+    def view_sql(
+        cls,
+        product: str,
+        projections: Sequence[exp.Expr],
+        files: Sequence[str],
+        *,
+        columns: Sequence[tuple[str, str]],
+        where: exp.Expr | None = None,
+    ) -> str:
+        """The view of a product (`<domain>.<name>`) over `files`, as this engine writes it."""
+        ...
+
+    def run(
+        self,
+        sql: str,
+        *,
+        files: Sequence[str],
+        schemas: Sequence[str],
+        views: Sequence[str],
+        timeout_s: float,
+        stop: Stop,
+        failed_hint: Any = None,
+    ) -> pa.Table:
+        """The result of `sql` over `views`, reading only `files`."""
+        ...

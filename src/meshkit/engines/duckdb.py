@@ -11,6 +11,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from meshkit.engines.base import Source
+from meshkit.engines.serving import DuckDBServing
 from meshkit.errors import BuildError, InputError
 from meshkit.sql.generate import (
     copy_to_parquet,
@@ -34,6 +35,7 @@ class DuckDBEngine:
     dialect = "duckdb"
     functions_docs = "duckdb.org"
     supports_python_transforms = True
+    serving = DuckDBServing
 
     def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
         self.threads = threads

@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TypeVar
 
-from meshkit.engines.base import Engine
-from meshkit.errors import Problem, SpecError
+from meshkit.engines.base import Engine, Serving
+from meshkit.errors import AccessDenied, Problem, SpecError
 from meshkit.suggest import did_you_mean
 
 DEFAULT_ENGINE = "duckdb"
@@ -60,6 +60,19 @@ def unknown_engine(name: str) -> Problem:
         else f"use one of: {', '.join(repr(n) for n in engine_names())}"
     )
     return Problem(f"unknown engine {name!r}", path="settings.engine", hint=hint)
+
+
+def serving_class(name: str) -> type[Serving]:
+    """The engine that serves queries on a mesh whose `settings.engine` is `name`; fail closed:
+    an engine that serves none refuses every query."""
+    cls = engine_class(name)
+    serving: type[Serving] | None = getattr(cls, "serving", None)
+    if serving is None:
+        raise AccessDenied(
+            f"the engine {name!r} serves no queries",
+            hint=f"queries need an engine that serves them, such as the default {DEFAULT_ENGINE!r}",
+        )
+    return serving
 
 
 def dialect_of(name: str) -> str:

@@ -17,15 +17,15 @@ in `meshkit.access.query`, which knows nothing of DuckDB.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from meshkit.engines.base import Stop
 from meshkit.errors import AccessDenied, MeshkitError, NextStep
 from meshkit.sql.generate import create_view, empty_relation, table_function
 
@@ -35,16 +35,6 @@ _VALUE_ERRORS = (
     duckdb.InvalidInputException,
     duckdb.OutOfRangeException,
 )
-
-
-class Stop(Protocol):
-    """A query's stop switch, as the engine uses it (`meshkit.access.query.Cancel` is one)."""
-
-    def check(self) -> None:
-        """Raise if the switch was thrown."""
-
-    def hooked(self, interrupt: Callable[[], None]) -> AbstractContextManager[None]:
-        """Call `interrupt` whenever the switch is thrown while the block runs."""
 
 
 class DuckDBServing:
