@@ -34,3 +34,17 @@ def test_an_unparsable_url_is_masked_as_text() -> None:
     assert mask_url("postgresql://ann:topsecret@db:port/sales?token=abc") == (
         "postgresql://ann:***@db:port/sales?token=***"
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://etl:hunter2/x@db.internal:${PORT}/sales",  # unparsable, '/' in the password
+        "mysql://u:pa/ss@host:port/db",
+    ],
+)
+def test_a_slash_in_the_password_of_an_unparsable_url_is_masked(url: str) -> None:
+    for masked in (mask_url(url), mask_password(f"cannot parse database URL '{url}'")):
+        assert "hunter2" not in masked
+        assert "pa/ss" not in masked
+        assert ":***@" in masked

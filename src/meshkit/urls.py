@@ -23,8 +23,11 @@ SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "sslpassword", "secret",
 """URL query parameters that carry secrets and are masked like the password."""
 
 # scheme://user:password@host -> the password is whatever sits between the first ':' after the
-# user and the last '@' before the path; greedy so an unescaped '@' in a password is covered.
-_USERINFO = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^\s/]*)@")
+# user and the last '@' before the host: an unescaped '@' or '/' in a password is covered (the
+# host that follows has neither).
+_USERINFO = re.compile(
+    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>\S*?)@(?=[^\s@/]*(?:[/?#\s]|$))"
+)
 _SECRET_PARAM = re.compile(
     r"(?P<prefix>[?&](?:" + "|".join(sorted(SECRET_PARAMS)) + r")=)(?P<value>[^&#\s/]*)",
     re.IGNORECASE,

@@ -176,6 +176,24 @@ def test_auto_approve_for_internal_columns_of_the_listed_domain(
     assert "phone" in refused.json()["error"]["message"]
 
 
+def test_versions_are_newest_first_and_the_latest_is_the_newest(
+    built_example: Path, tmp_path: Path
+) -> None:
+    """As docs/api.md says: `/versions` lists the newest first, `latest_version` is it."""
+    root = tmp_path / "mesh"
+    shutil.copytree(built_example, root, symlinks=True)
+    with Workspace(root) as ws:
+        [rebuilt] = ws.build([C], force=True)  # a second version of the product
+        client = TestClient(create_app(ws), raise_server_exceptions=False)
+        headers = auth(token(ws, OWNER))
+        answer = client.get(f"/products/{C}/versions", headers=headers).json()
+        listed = [v["delta_version"] for v in answer["items"]]
+        assert listed == sorted(listed, reverse=True)
+        assert len(listed) >= 2
+        latest = client.get(f"/products/{C}", headers=headers).json()["latest_version"]
+        assert latest["delta_version"] == listed[0] == rebuilt.delta_version
+
+
 def test_a_data_product_as_consumer(ws: Workspace, client: TestClient) -> None:
     """A member of sales requests for its product; the product's own token then reads."""
     member, owner = auth(token(ws, CONSUMER)), auth(token(ws, OWNER))
@@ -437,9 +455,7 @@ def test_the_workspace_gives_a_caller_what_the_api_shows(ws: Workspace, client: 
     assert (lineage.edges, lineage.columns) == (answer["edges"], answer["columns"])
     versions = ws.product_versions(consumer, C)
     answer = client.get(f"/products/{C}/versions", headers=headers).json()
-    assert [v.delta_version for v in reversed(versions)] == [
-        v["delta_version"] for v in answer["items"]
-    ]
+    assert [v.delta_version for v in versions] == [v["delta_version"] for v in answer["items"]]
     listed = [p["id"] for p in ws.products_for(consumer, domain="customer")]
     answer = client.get("/products?domain=customer", headers=headers).json()
     assert listed == [p["id"] for p in answer["items"]]

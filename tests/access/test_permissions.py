@@ -12,7 +12,7 @@ import pytest
 from meshkit.access.identity import LOCAL, Caller
 from meshkit.access.permissions import RULES, Action, Permissions, Visibility
 from meshkit.catalog.access import RequestRecord, TokenRecord
-from meshkit.catalog.records import LineageRecord
+from meshkit.catalog.records import ColumnLineageRecord, LineageRecord
 from meshkit.demo import example_mesh_path
 from meshkit.errors import AccessDenied
 from meshkit.specs import Product, load_mesh
@@ -243,3 +243,17 @@ def test_lineage_edges_between_visible_products() -> None:
     ]
     shown = Permissions.edges(edges, {"sales.orders", "customer.customers"})
     assert shown == edges[:2]
+
+
+def test_column_lineage_hides_the_columns_of_products_the_caller_may_not_see() -> None:
+    rows = [
+        ColumnLineageRecord(
+            "sales.orders", "customer_key", "customer.customers.customer_key", "internal", False
+        ),
+        ColumnLineageRecord("sales.orders", "amount", "finance.ledger.amount", "restricted", False),
+        ColumnLineageRecord("sales.orders", "order_key", "raw.o_orderkey", "internal", False),
+        ColumnLineageRecord("sales.orders", "lines", "", "internal", False),
+    ]
+    products = ["sales.orders", "customer.customers", "finance.ledger"]
+    shown = Permissions.column_sources(rows, {"sales.orders", "customer.customers"}, products)
+    assert [r.column for r in shown] == ["customer_key", "order_key", "lines"]

@@ -156,3 +156,24 @@ def test_the_audit_log_keeps_builds_that_ran(make_mesh: MakeMesh) -> None:
     entries = [json.loads(line) for line in out.getvalue().splitlines()]
     builds = [(e["subject"], e["detail"]["status"]) for e in entries if e["action"] == "build"]
     assert builds == [("sales.orders", "success")]
+
+
+def test_an_action_whose_audit_entry_cannot_be_written_fails_before_others_hear_of_it(
+    make_mesh: MakeMesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from meshkit.access.identity import LOCAL
+
+    root = _mesh(make_mesh)
+    heard: list[Event] = []
+    with Workspace(root) as ws:
+        ws.events.subscribe(heard.append)  # after the audit trail, like the webhooks
+
+        def broken(*args: Any, **detail: Any) -> None:
+            raise RuntimeError("the audit log is full")
+
+        monkeypatch.setattr(ws.security, "record", broken)
+        with pytest.raises(RuntimeError, match="audit log is full"):
+            ws.access.create_token("product:sales.orders", ttl=timedelta(days=1), by=LOCAL)
+    assert [e for e in heard if e.kind is Kind.TOKEN_CREATED] == []

@@ -227,7 +227,7 @@ class AccessControl:
             created_at=now,
         )
         self.catalog.access_requests.add(record)
-        self._changed(caller.name, "requested", record)
+        self._changed(caller.name, Kind.ACCESS_REQUESTED, record)
         if self._auto_approves(product, resolve(self.mesh, consumer), columns):
             record = self.catalog.access_requests.decide(
                 record.id,
@@ -238,7 +238,7 @@ class AccessControl:
                 expected=OPEN,
                 auto=True,
             )
-            self._changed("auto-approve", "approved", record)
+            self._changed("auto-approve", Kind.ACCESS_APPROVED, record)
         return record
 
     def _auto_approves(
@@ -267,13 +267,13 @@ class AccessControl:
         return sorted(seen.values(), key=lambda r: (r.created_at, r.id))
 
     def approve(self, caller: Caller, request_id: str, reason: str | None = None) -> RequestRecord:
-        return self._decide(caller, request_id, "approved", OPEN, reason)
+        return self._decide(caller, request_id, Kind.ACCESS_APPROVED, OPEN, reason)
 
     def deny(self, caller: Caller, request_id: str, reason: str | None = None) -> RequestRecord:
-        return self._decide(caller, request_id, "denied", OPEN, reason)
+        return self._decide(caller, request_id, Kind.ACCESS_DENIED, OPEN, reason)
 
     def revoke(self, caller: Caller, request_id: str, reason: str | None = None) -> RequestRecord:
-        return self._decide(caller, request_id, "revoked", ("approved",), reason)
+        return self._decide(caller, request_id, Kind.ACCESS_REVOKED, ("approved",), reason)
 
     def grants(self, caller: Caller) -> list[RequestRecord]:
         """The caller's grants in force."""
@@ -291,10 +291,11 @@ class AccessControl:
         self,
         caller: Caller,
         request_id: str,
-        status: str,
+        change: Kind,
         expected: Sequence[str],
         reason: str | None,
     ) -> RequestRecord:
+        """Decide a request: `change` is the access event, whose name is the new status."""
         existing = self.catalog.access_requests.get(request_id)
         product = self.mesh.products.get(existing.product_id) if existing is not None else None
         if existing is None or product is None or not self._decides(caller, product):
@@ -305,20 +306,20 @@ class AccessControl:
             )
         record = self.catalog.access_requests.decide(
             request_id,
-            status=status,
+            status=change.value.removeprefix("access."),
             by=caller.name,
             at=self.now(),
             reason=reason,
             expected=expected,
         )
-        self._changed(caller.name, status, record)
+        self._changed(caller.name, change, record)
         return record
 
-    def _changed(self, actor: str, event: str, record: RequestRecord) -> None:
+    def _changed(self, actor: str, change: Kind, record: RequestRecord) -> None:
         """An access change, for the audit log and the webhooks subscribed to it (their
         payload is the whole request)."""
         self.emit(
-            Kind(f"access.{event}"),
+            change,
             record.product_id,
             actor,
             data={"request": record.to_dict()},

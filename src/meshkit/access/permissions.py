@@ -174,6 +174,16 @@ class Edge(Protocol):
 
 E = TypeVar("E", bound=Edge)
 
+
+class ColumnSource(Protocol):
+    """A row of column lineage as the catalog records it."""
+
+    @property
+    def source(self) -> str: ...
+
+
+C = TypeVar("C", bound=ColumnSource)
+
 _PRIVATE_RUN_FIELDS = frozenset({"error", "host", "pid"})
 _PUBLIC_CHECK_FIELDS = frozenset({"check_name", "check_type", "column", "severity", "passed"})
 
@@ -247,6 +257,18 @@ class Permissions:
             for e in edges
             if (e.source_kind != "product" or e.source in visible) and e.target in visible
         ]
+
+    @staticmethod
+    def column_sources(rows: Iterable[C], visible: set[str], products: Iterable[str]) -> list[C]:
+        """The column lineage the caller may see: a row whose source is a column of a
+        product it may not see is left out (a file or database input's column shows)."""
+        known = set(products)
+
+        def shown(source: str) -> bool:
+            owner = source.rpartition(".")[0]
+            return owner not in known or owner in visible
+
+        return [r for r in rows if shown(r.source)]
 
 
 __all__ = ["RULES", "Action", "Grants", "Permissions", "Rule", "Visibility"]

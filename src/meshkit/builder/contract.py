@@ -13,7 +13,7 @@ from sqlglot import exp
 from meshkit.errors import ContractError, ContractViolation
 from meshkit.specs.mesh import Product
 from meshkit.specs.models import normalize_type
-from meshkit.specs.yamlpos import did_you_mean
+from meshkit.suggest import did_you_mean
 
 _TEXT = {exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR}
 

@@ -7,7 +7,7 @@ from graphlib import TopologicalSorter
 
 from meshkit.errors import NotFoundError
 from meshkit.specs.mesh import Mesh
-from meshkit.specs.yamlpos import did_you_mean
+from meshkit.suggest import did_you_mean
 
 
 def require(mesh: Mesh, product_id: str) -> None:

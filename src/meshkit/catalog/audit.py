@@ -338,6 +338,11 @@ def _lock_head(s: Session) -> tuple[int, str]:
     head = s.execute(_LOCK_HEAD).one_or_none()
     if head is None:
         if s.scalar(select(func.max(AuditEntry.seq))) is not None:
+            # A first appender in another process may have committed its entries and the head
+            # between our two reads (PostgreSQL reads each statement's latest commit): look again.
+            head = s.execute(_LOCK_HEAD).one_or_none()
+            if head is not None:
+                return head.seq, head.hash
             # Starting a new head would re-sign whatever the tail now is: refuse instead.
             raise CatalogError(
                 "the audit log has entries but no signed head: it was changed outside meshkit",

@@ -64,7 +64,7 @@ class Backend:
         except CatalogError as exc:
             self._engine.dispose()
             raise CatalogError(
-                f"cannot open the catalog at {self.url}: {exc.message}", hint=exc.hint
+                f"cannot open the catalog at {self.url}: {exc.message}", hint=exc.step or exc.hint
             ) from exc
         except (SQLAlchemyError, CommandError, ImportError, OSError) as exc:
             self._engine.dispose()

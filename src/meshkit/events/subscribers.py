@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from meshkit.events import webhooks
@@ -61,10 +61,15 @@ class ProgressLines:
 
     kinds = frozenset({Kind.BUILD_PROGRESS, *BUILD_OUTCOMES})
 
-    def __init__(self, progress: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, progress: Callable[[str, str], None], *, products: Iterable[str] | None = None
+    ) -> None:
         self.progress = progress
+        self.products = None if products is None else frozenset(products)
 
     def __call__(self, event: Event) -> None:
+        if self.products is not None and event.subject not in self.products:
+            return  # another build's, on the same Workspace
         if event.kind is Kind.BUILD_PROGRESS:
             self.progress(event.subject, str(event.detail["message"]))
         else:

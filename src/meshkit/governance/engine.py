@@ -24,8 +24,8 @@ from meshkit.governance.findings import RANK, Finding, Outcome, Violation
 from meshkit.governance.lineage import ColumnClass, propagate
 from meshkit.specs.mesh import Located, Mesh, Product
 from meshkit.specs.policies import PolicySpec
-from meshkit.specs.yamlpos import did_you_mean
 from meshkit.sql.lineage import LineageCache, derive_many
+from meshkit.suggest import did_you_mean
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def product_lineage(
             sql, known, dialect=dialect, opaque=opaque, expected=declared, cache=cache
         )
     except MeshkitError as err:
-        raise MeshkitError(f"{product.id}: {err.message}", hint=err.hint) from err
+        raise MeshkitError(f"{product.id}: {err.message}", hint=err.step or err.hint) from err
 
 
 def lineage_job(product: Product, upstream: Mapping[str, Product]) -> Job:

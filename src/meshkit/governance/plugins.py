@@ -29,9 +29,9 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
-from meshkit.errors import MeshkitError
+from meshkit.errors import MeshkitError, NextStep
 from meshkit.governance.findings import Violation
-from meshkit.specs.yamlpos import did_you_mean
+from meshkit.suggest import did_you_mean
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -75,7 +75,7 @@ class PluginRule:
                 results = [results]
             items = None if results is None else list(results)  # a generator runs here
         except MeshkitError as err:  # raised on purpose by the plugin: keep its hint
-            raise self._error(f"failed: {err.message}", err.hint) from err
+            raise self._error(f"failed: {err.message}", err.step or err.hint) from err
         except Exception as err:
             raise self._error(
                 f"raised {type(err).__name__}: {err}",
@@ -98,7 +98,7 @@ class PluginRule:
                 )
         return out
 
-    def _error(self, what: str, hint: str | None) -> PluginError:
+    def _error(self, what: str, hint: str | NextStep | None) -> PluginError:
         return PluginError(
             self.name, f"rule plugin '{self.name}' ({self.target}) {what}", hint=hint
         )
@@ -110,7 +110,7 @@ class PluginRule:
 class PluginError(MeshkitError):
     """A rule plugin could not be loaded or evaluated."""
 
-    def __init__(self, plugin: str, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, plugin: str, message: str, *, hint: str | NextStep | None = None) -> None:
         self.plugin = plugin
         super().__init__(message, hint=hint)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from croniter import croniter
 
-from meshkit.specs.yamlpos import did_you_mean
+from meshkit.suggest import did_you_mean
 
 MAX_CRON_CHARS = 256
 """Longer expressions are refused before croniter sees them (real ones are under 100)."""

@@ -7,7 +7,7 @@ from typing import Any
 from meshkit.errors import MeshkitError
 from meshkit.specs.checks import load_plugins
 from meshkit.specs.kinds import SPEC_KINDS
-from meshkit.specs.yamlpos import did_you_mean
+from meshkit.suggest import did_you_mean
 
 
 def json_schemas(kind: str | None = None) -> dict[str, dict[str, Any]]:

@@ -18,11 +18,11 @@ from meshkit.specs.product import DataProductSpec
 from meshkit.specs.yamlpos import (
     YamlMap,
     YamlSyntaxError,
-    did_you_mean,
     position,
     read_yaml,
     to_plain,
 )
+from meshkit.suggest import did_you_mean
 
 MESH_FILE = "mesh.yaml"
 DOMAIN_FILE = "domain.yaml"

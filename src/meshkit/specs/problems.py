@@ -10,7 +10,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from meshkit.errors import Problem
-from meshkit.specs.yamlpos import Loc, YamlMap, did_you_mean, dotted, position, to_plain
+from meshkit.specs.yamlpos import Loc, YamlMap, dotted, position, to_plain
+from meshkit.suggest import did_you_mean
 
 _TYPE_HINTS = {
     "int_parsing": "write a whole number without quotes",

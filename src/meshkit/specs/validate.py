@@ -16,7 +16,6 @@ from meshkit.specs.checks import FreshnessCheck, PatternCheck, SqlCheck
 from meshkit.specs.cron import cron_problem
 from meshkit.specs.mesh import Mesh, Product
 from meshkit.specs.product import FileFormat
-from meshkit.specs.yamlpos import did_you_mean
 from meshkit.sql.native import native
 from meshkit.sql.parse import (
     dialect_title,
@@ -26,6 +25,7 @@ from meshkit.sql.parse import (
     statements,
     table_function_reads,
 )
+from meshkit.suggest import did_you_mean
 
 _FORMATS: dict[str, FileFormat] = {
     ".parquet": "parquet",

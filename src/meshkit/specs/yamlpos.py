@@ -28,7 +28,6 @@ from meshkit.specs.yamlcompose import (
     compose,
 )
 from meshkit.specs.yamlerrors import composer_problem, syntax_problem
-from meshkit.suggest import did_you_mean
 
 __all__ = [
     "MAX_DEPTH",
@@ -39,7 +38,6 @@ __all__ = [
     "YamlList",
     "YamlMap",
     "YamlSyntaxError",
-    "did_you_mean",
     "dotted",
     "parse_yaml",
     "position",

@@ -77,7 +77,8 @@ class Builds:
         whose spec, code and inputs are unchanged since its newest version is up to date and
         publishes nothing, unless `force`."""
         order = self.plan(products, downstream=downstream, upstream=upstream)
-        with self.ws.events.subscribed(ProgressLines(progress), ProgressLines.kinds):
+        lines = ProgressLines(progress, products=order)  # this build's, not another thread's
+        with self.ws.events.subscribed(lines, ProgressLines.kinds):
             return self._build_all(order, force=force)
 
     def _build_all(self, order: list[str], *, force: bool) -> list[BuildResult]:

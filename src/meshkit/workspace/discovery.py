@@ -16,7 +16,7 @@ from meshkit.catalog import QualityRecord, VersionRecord
 from meshkit.catalog import search as product_search
 from meshkit.errors import NotFoundError
 from meshkit.specs import Product
-from meshkit.specs.yamlpos import did_you_mean
+from meshkit.suggest import did_you_mean
 from meshkit.tables.store import Location
 
 if TYPE_CHECKING:
@@ -179,5 +179,10 @@ class Discovery:
         edges = access.permissions.edges(self.ws.catalog.lineage.edges(product_id), visible)
         return ProductLineage(
             edges=[e.to_dict() for e in edges],
-            columns=[c.to_dict() for c in self.ws.catalog.lineage.columns(product_id)],
+            columns=[
+                c.to_dict()
+                for c in access.permissions.column_sources(
+                    self.ws.catalog.lineage.columns(product_id), visible, self.ws.mesh.products
+                )
+            ],
         )

@@ -77,6 +77,7 @@ class Workspace:
         self.last_findings: list[Finding] = []  # the policy results of the last build
         self.events = EventStream()
         """What happens, for every subscriber: the audit log and webhooks from the start."""
+        # the audit trail first: a change it cannot record fails before anyone else hears of it
         self.events.subscribe(AuditTrail(self.record), AuditTrail.kinds)
         self.events.subscribe(
             Webhooks(lambda: self.mesh.spec.access.webhooks, self.events), Webhooks.kinds

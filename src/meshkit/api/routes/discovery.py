@@ -56,7 +56,7 @@ def product(ws: WS, who: Who, product_id: Id) -> dict[str, Any]:
             "tags": list(p.spec.tags),
             "classification": str(p.spec.classification),
             "owner": p.spec.owner.model_dump(mode="json", exclude_none=True),
-            "latest_version": published[-1].to_dict() if published else None,
+            "latest_version": published[0].to_dict() if published else None,  # newest first
         }
     )
     return shown
@@ -76,7 +76,7 @@ def versions(
     ws: WS, who: Who, product_id: Id, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     rows = ws.product_versions(who, product_id)
-    return page([r.to_dict() for r in reversed(rows)], limit, offset)
+    return page([r.to_dict() for r in rows], limit, offset)  # newest first
 
 
 @router.get("/products/{product_id}/runs", responses=PRODUCT)
