@@ -177,3 +177,14 @@ def test_an_action_whose_audit_entry_cannot_be_written_fails_before_others_hear_
         with pytest.raises(RuntimeError, match="audit log is full"):
             ws.access.create_token("product:sales.orders", ttl=timedelta(days=1), by=LOCAL)
     assert [e for e in heard if e.kind is Kind.TOKEN_CREATED] == []
+
+
+def test_listens_says_whether_anyone_hears_a_kind() -> None:
+    stream = EventStream()
+    assert not stream.listens(Kind.POLICY_RESULT)
+    handler = stream.subscribe(lambda e: None, {Kind.QUERY})
+    assert stream.listens(Kind.QUERY)
+    assert not stream.listens(Kind.POLICY_RESULT)
+    stream.unsubscribe(handler)
+    stream.subscribe(lambda e: None)
+    assert stream.listens(Kind.POLICY_RESULT)  # a subscriber to every kind

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 from sqlglot import exp
@@ -98,7 +99,7 @@ class AccessControl:
 
     # -- identities and tokens -------------------------------------------------------------
 
-    @property
+    @cached_property
     def serving(self) -> type[Serving]:
         """The engine that serves queries (the mesh's engine's); fail closed if it has none."""
         return serving_class(self.mesh.spec.settings.engine)

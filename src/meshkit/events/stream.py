@@ -82,6 +82,11 @@ class EventStream:
         finally:
             self.unsubscribe(handler)
 
+    def listens(self, kind: Kind) -> bool:
+        """Whether any subscriber hears `kind`: an emitter of many events (one per policy and
+        product) builds none when nobody listens."""
+        return any(kinds is None or kind in kinds for _, kinds in self._handlers)
+
     def emit(self, event: Event) -> None:
         for handler, kinds in list(self._handlers):
             if kinds is None or event.kind in kinds:

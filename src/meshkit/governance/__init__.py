@@ -23,8 +23,9 @@ def column_lineage_rows(
     `<port>.<column>` for a file or database input; a column computed from no input column (a
     literal, `count(*)`) gets one row with source ''. Derived lineage is remembered in
     `lineage`."""
-    classes = column_classes(mesh, product, lineage=lineage)
-    sources = _column_sources(mesh, product, lineage)
+    cache = lineage if lineage is not None else LineageCache()  # derived once for both
+    classes = column_classes(mesh, product, lineage=cache)
+    sources = _column_sources(mesh, product, cache)
     rows: list[tuple[str, str, str, bool]] = []
     for column in product.spec.schema_.columns:
         effective = classes.get(column.name)

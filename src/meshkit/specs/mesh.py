@@ -67,6 +67,10 @@ class Product(Located):
     def spec_dict(self) -> dict[str, Any]:
         return self.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
 
+    def schema_json(self) -> list[dict[str, Any]]:
+        """The contract's columns as the catalog records a version's schema."""
+        return [c.model_dump(mode="json") for c in self.spec.schema_.columns]
+
 
 @dataclass
 class Domain(Located):

@@ -193,7 +193,7 @@ class Builds:
                 product_id=product.id,
                 semver=product.spec.version,
                 spec_hash=product.spec_hash,
-                schema=[c.model_dump(mode="json") for c in product.spec.schema_.columns],
+                schema=product.schema_json(),
                 delta_version=result.delta_version,
                 row_count=result.rows or 0,
                 run_id=run_id,

@@ -100,11 +100,7 @@ class Operations:
         last = published[0] if published else None
         semver = last.semver if last else product.spec.version
         spec_hash = last.spec_hash if last else product.spec_hash
-        schema = (
-            last.schema
-            if last
-            else [c.model_dump(mode="json") for c in product.spec.schema_.columns]
-        )
+        schema = last.schema if last else product.schema_json()
         run_id = ws.catalog.runs.start(
             product_id=product.id, spec_hash=spec_hash, host=HOST, pid=os.getpid()
         )

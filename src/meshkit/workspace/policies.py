@@ -45,15 +45,16 @@ class Policies:
         ids = list(products) or sorted(ws.mesh.products)
         previous = {p.id: p.status for p in ws.catalog.products.find()}
         findings = self.evaluate_in(ws.mesh, ids, previous)
-        for f in findings:
-            ws.events(
-                Kind.POLICY_RESULT,
-                f.product,
-                "meshkit",
-                policy=f.policy,
-                outcome=str(f.outcome),
-                blocking=f.blocking,
-            )
+        if ws.events.listens(Kind.POLICY_RESULT):  # one per policy and product: only if heard
+            for f in findings:
+                ws.events(
+                    Kind.POLICY_RESULT,
+                    f.product,
+                    "meshkit",
+                    policy=f.policy,
+                    outcome=str(f.outcome),
+                    blocking=f.blocking,
+                )
         if record:  # the catalog lists every declared product, published or not
             ws.sync.register_new(ws.mesh.products, known=set(previous))
             by_product: dict[str, list[dict[str, Any]]] = {pid: [] for pid in ids}

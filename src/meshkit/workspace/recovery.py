@@ -97,7 +97,7 @@ class Recovery:
                 product_id=product_id,
                 semver=str(entry.metadata.get("meshkit.version", product.spec.version)),
                 spec_hash=spec_hash,
-                schema=[c.model_dump(mode="json") for c in product.spec.schema_.columns],
+                schema=product.schema_json(),
                 delta_version=entry.version,
                 row_count=rows,
                 run_id=str(run_id),
